@@ -1,0 +1,1 @@
+"""tabpipe: a reproducible, data-versioned tabular ML pipeline (DVC stages, Hydra config)."""

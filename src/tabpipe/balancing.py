@@ -1,0 +1,130 @@
+"""Resampling of the training split with imbalanced-learn. Validation and test never come here.
+
+SMOTE-style resamplers pick nearest neighbours by distance, so on raw scales one wide column
+(total charges: 0 to 8,700) decides every neighbour. The neighbour search therefore runs on
+standardised numbers (statistics from the training rows given, which is all this module sees),
+with 0/1 flags and text columns as categories; synthetic rows are mapped back to the original
+scales and the original rows are returned exactly as they came.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_integer_dtype
+
+from tabpipe.errors import PipelineError
+
+_MISSING = "__missing__"
+
+
+@dataclass
+class BalanceResult:
+    X: pd.DataFrame
+    y: pd.Series
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def class_counts(y: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in y.value_counts().sort_index().items()}
+
+
+def neighbour_categoricals(X: pd.DataFrame, categorical: list[str]) -> list[str]:
+    """Columns SMOTENC treats as categories: text columns and numeric 0/1 flags."""
+    flags = [
+        c for c in X.columns
+        if c not in categorical and X[c].dropna().isin([0, 1]).all() and X[c].nunique() <= 2
+    ]
+    return [c for c in X.columns if c in categorical or c in flags]
+
+
+def choose_sampler(sampler, categorical: list[str], n_columns: int):
+    """SMOTE cannot handle categories: switch to SMOTENC (mixed) or SMOTEN (all categorical)."""
+    from imblearn.over_sampling import SMOTE, SMOTEN, SMOTENC
+
+    if type(sampler) is not SMOTE or not categorical:
+        return sampler
+    params = sampler.get_params()
+    if len(categorical) == n_columns:
+        params.pop("n_jobs", None)
+        return SMOTEN(**params)
+    return SMOTENC(categorical_features=list(categorical), **params)
+
+
+def _check_neighbours(sampler, y: pd.Series) -> None:
+    k = getattr(sampler, "k_neighbors", None)
+    if not isinstance(k, int):
+        return
+    counts = y.value_counts()
+    minority, size = counts.idxmin(), int(counts.min())
+    if size <= k:
+        raise PipelineError(
+            f"the minority class {minority} has {size} training rows, but "
+            f"balance.k_neighbors={k} needs at least {k + 1}",
+            fix=f"use a smaller -S balance.k_neighbors={max(size - 1, 1)} "
+            "or another resampler, e.g. -S balance=random_over or -S balance=none",
+        )
+
+
+def resample(X: pd.DataFrame, y: pd.Series, sampler, categorical: list[str]) -> BalanceResult:
+    """Resample the training rows `X`, `y` with `sampler` (None: pass through)."""
+    report: dict[str, Any] = {"before": class_counts(y)}
+    if sampler is None:
+        report.update(resampler="none", after=class_counts(y))
+        return BalanceResult(X, y, report)
+
+    cats = neighbour_categoricals(X, categorical)
+    sampler = choose_sampler(sampler, cats, X.shape[1])
+    _check_neighbours(sampler, y)
+    if getattr(sampler, "categorical_features", None) is not None:
+        sampler.set_params(categorical_features=cats)
+    report["resampler"] = type(sampler).__name__
+
+    numeric = [c for c in X.columns if c not in cats]
+    center = X[numeric].median() if numeric else pd.Series(dtype=float)
+    scale = (X[numeric].std(ddof=0).replace(0, 1.0) if numeric else pd.Series(dtype=float))
+    search = X.copy()
+    if numeric:
+        search[numeric] = ((X[numeric] - center) / scale).fillna(0.0).astype("float64")
+    for column in cats:
+        search[column] = X[column].astype(object).where(X[column].notna(), _MISSING).astype(str)
+
+    X_res, y_res = sampler.fit_resample(search, y)
+    X_res = pd.DataFrame(X_res, columns=X.columns)
+    y_res = pd.Series(np.asarray(y_res), name=y.name)
+
+    indices = getattr(sampler, "sample_indices_", None)
+    if indices is not None:  # random over/under-sampling: every row is an original row
+        X_out = X.iloc[indices].reset_index(drop=True)
+    else:
+        synthetic = _restore(X_res, X, numeric, cats, center, scale)
+        keeps_originals = getattr(sampler, "_sampling_type", "") == "over-sampling"
+        if keeps_originals:  # imblearn puts the original rows first, then the new ones
+            X_out = pd.concat([X, synthetic.iloc[len(X):]], ignore_index=True)
+        else:
+            X_out = synthetic
+    report["after"] = class_counts(y_res)
+    report["rows_added"] = int(len(X_out) - len(X))
+    return BalanceResult(X_out.reset_index(drop=True), y_res, report)
+
+
+def _restore(X_res, X, numeric, cats, center, scale) -> pd.DataFrame:
+    """Map resampled rows back to the original scales and dtypes."""
+    out = X_res.copy()
+    for column in numeric:
+        values = X_res[column].astype("float64") * scale[column] + center[column]
+        if is_integer_dtype(X[column]):
+            values = values.round()
+        out[column] = values.astype(X[column].dtype if is_integer_dtype(X[column]) else "float64")
+    for column in cats:
+        values = X_res[column].astype(object).where(X_res[column] != _MISSING, np.nan)
+        if X[column].dtype.kind in "iuf":
+            values = pd.to_numeric(values)
+            values = values.astype("float64" if values.isna().any() else X[column].dtype)
+        else:
+            values = values.astype(X[column].dtype)
+        out[column] = values
+    return out

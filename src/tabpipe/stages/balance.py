@@ -1,0 +1,29 @@
+"""balance: resample the training split only; validation and test are not read here."""
+
+from tabpipe import io
+from tabpipe.balancing import resample
+from tabpipe.config import instantiate_checked, load_target_section
+from tabpipe.errors import PipelineError, stage_main
+
+
+@stage_main("balance")
+def main() -> None:
+    sampler_cfg = load_target_section("balance")
+    columns = io.read_json(io.COLUMNS)
+    train_path = io.split_path("train")
+    train = io.read_parquet(train_path)
+    features = columns["numeric"] + columns["categorical"]
+    target = columns["target"]
+    sampler = instantiate_checked("balance", sampler_cfg)  # None for balance=none
+    try:
+        result = resample(train[features], train[target], sampler, columns["categorical"])
+    except PipelineError as err:
+        raise PipelineError(f"{train_path}: {err.message}", fix=err.fix) from None
+    balanced = result.X.assign(**{target: result.y.to_numpy()})
+    io.write_parquet(balanced, io.BALANCED_TRAIN)
+    io.write_json(result.report, io.BALANCE_REPORT)
+    print(f"balance: {result.report['resampler']} {result.report['before']} -> {result.report['after']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,28 +6,33 @@ import numpy as np
 
 
 def choose_threshold(y_true, scores, metric: str = "f1") -> float:
-    """The score cut-off that maximises `metric` (f1 or balanced_accuracy) on these rows.
+    """The score cut-off (predict positive when score >= cut-off) that maximises `metric`.
 
-    Called on the validation split, so the test split stays unseen until evaluation.
+    `metric` is f1 or balanced_accuracy. Called on the validation split, so the test split
+    stays unseen until evaluation. Every distinct score is a candidate, computed in one pass.
     """
-    from sklearn.metrics import balanced_accuracy_score, f1_score
+    from sklearn.metrics import precision_recall_curve, roc_curve
 
-    scorers = {"f1": f1_score, "balanced_accuracy": balanced_accuracy_score}
-    if metric not in scorers:
+    y_true = np.asarray(y_true)
+    scores = np.asarray(scores, dtype="float64")
+    if metric == "f1":
+        precision, recall, cuts = precision_recall_curve(y_true, scores)
+        precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+        denominator = precision + recall
+        values = np.divide(
+            2 * precision * recall, denominator, out=np.zeros_like(denominator), where=denominator > 0
+        )
+    elif metric == "balanced_accuracy":
+        fpr, tpr, cuts = roc_curve(y_true, scores, drop_intermediate=False)
+        fpr, tpr, cuts = fpr[1:], tpr[1:], cuts[1:]  # the first point is the +inf cut-off
+        values = (tpr + 1 - fpr) / 2
+    else:
         from tabpipe.errors import PipelineError
 
         raise PipelineError(
-            f"unknown evaluate.threshold_metric '{metric}'", fix=f"use one of: {', '.join(scorers)}"
+            f"unknown evaluate.threshold_metric '{metric}'", fix="use one of: f1, balanced_accuracy"
         )
-    y_true = np.asarray(y_true)
-    scores = np.asarray(scores)
-    candidates = np.unique(np.round(scores, 4))
-    best, best_value = 0.5, -1.0
-    for cut in candidates:
-        value = scorers[metric](y_true, (scores >= cut).astype(int))
-        if value > best_value:
-            best, best_value = float(cut), value
-    return best
+    return float(cuts[int(np.argmax(values))])
 
 
 def binary_metrics(y_true, scores, threshold: float) -> dict[str, float]:

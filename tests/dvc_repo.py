@@ -1,0 +1,63 @@
+"""Helpers for tests that run DVC in a throw-away copy of the project."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+STAGES = ["fetch", "clean", "split", "balance", "featurize", "train", "evaluate"]
+
+
+def env() -> dict[str, str]:
+    out = dict(os.environ)
+    out["PATH"] = f"{VENV_BIN}{os.pathsep}{out.get('PATH', '')}"
+    out["DVC_NO_ANALYTICS"] = "1"
+    out.pop("DVC_EXP_NAME", None)
+    return out
+
+
+def run(args: list[str] | str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        args, cwd=cwd, env=env(), capture_output=True, text=True, shell=isinstance(args, str)
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{args} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+    return result
+
+
+def project_files() -> list[str]:
+    """Files Git tracks or would track (tracked plus untracked, not ignored)."""
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJECT, capture_output=True, text=True, check=True,
+    ).stdout
+    return [line for line in out.splitlines() if (PROJECT / line).is_file()]
+
+
+def copy_project(dest: Path) -> Path:
+    """Copy the project (no outputs, no cache) into `dest` as a new Git repository."""
+    for name in project_files():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJECT / name, target)
+    run(["git", "init", "-q", "-b", "main"], dest)
+    run(["git", "config", "user.email", "test@example.com"], dest)
+    run(["git", "config", "user.name", "test"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "commit", "-q", "-m", "project copy"], dest)
+    return dest
+
+
+def affected_stages(output: str) -> list[str]:
+    """Stages DVC ran or restored from the run cache, read from its own output."""
+    ran = re.findall(r"Running stage '([^']+)'", output)
+    restored = re.findall(r"Stage '([^']+)' is cached - skipping run", output)
+    return [s for s in STAGES if s in ran or s in restored]

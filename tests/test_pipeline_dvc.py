@@ -9,6 +9,7 @@ The tests run in order and share one copy: each builds on the state the previous
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -36,6 +37,8 @@ def out_hashes(lock_path: Path) -> dict[str, str]:
 
 
 def test_cold_run_runs_every_stage_and_reproduces_the_committed_lock(repo):
+    # the committed metric files would let DVC skip evaluate: remove them for a truly cold run
+    shutil.rmtree(repo / "metrics")
     result = run(["dvc", "repro"], repo)
     assert affected_stages(result.stdout) == STAGES
     committed = PROJECT / "dvc.lock"
@@ -50,7 +53,14 @@ def test_second_run_with_nothing_changed_runs_no_stage(repo):
     assert "Data and pipelines are up to date" in result.stdout
 
 
+def reset(repo: Path) -> None:
+    """Back to the committed state: params.yaml, dvc.lock, metrics and the outputs they name."""
+    run(["git", "checkout", "--", "."], repo)
+    run(["dvc", "checkout", "--force"], repo)
+
+
 def test_model_override_reruns_train_and_evaluate_and_changes_the_model(repo):
+    reset(repo)
     before = joblib.load(repo / "models/model.joblib")
     assert before.named_steps["model"].C == 1.0
     result = run(["dvc", "exp", "run", "-n", "c-03", "-S", "model.C=0.3"], repo)
@@ -62,11 +72,13 @@ def test_model_override_reruns_train_and_evaluate_and_changes_the_model(repo):
 
 
 def test_balance_override_reruns_balance_to_evaluate(repo):
+    reset(repo)
     result = run(["dvc", "exp", "run", "-n", "k3", "-S", "balance.k_neighbors=3"], repo)
     assert affected_stages(result.stdout) == ["balance", "featurize", "train", "evaluate"]
 
 
 def test_group_override_picks_another_model(repo):
+    reset(repo)
     result = run(["dvc", "exp", "run", "-n", "rf", "-S", "model=random_forest"], repo)
     assert affected_stages(result.stdout) == ["train", "evaluate"]
     model = joblib.load(repo / "models/model.joblib").named_steps["model"]
@@ -85,7 +97,7 @@ def test_compare_experiments(repo):
 
 
 def test_queued_sweep_runs_in_parallel_and_shows_in_exp_show(repo):
-    run(["git", "checkout", "--", "params.yaml"], repo)
+    reset(repo)
     run(["dvc", "exp", "run", "--queue", "-S", "model.C=0.01,0.1,1,10"], repo)
     run(["dvc", "queue", "start", "-j", "2"], repo)
     deadline = time.monotonic() + 600

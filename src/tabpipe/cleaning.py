@@ -27,11 +27,16 @@ def normalize_name(name: str) -> str:
 
 def normalize_column_names(frame: pd.DataFrame) -> pd.DataFrame:
     names = [normalize_name(c) for c in frame.columns]
-    seen: dict[str, int] = {}
+    reserved = set(names)  # a suffixed name must not take another column's own name
+    used: set[str] = set()
     unique = []
     for name in names:  # keep two columns apart when they normalise to one name
-        seen[name] = seen.get(name, 0) + 1
-        unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+        candidate, count = name, 1
+        while candidate in used or (candidate != name and candidate in reserved):
+            count += 1
+            candidate = f"{name}_{count}"
+        used.add(candidate)
+        unique.append(candidate)
     return frame.set_axis(unique, axis=1)
 
 
@@ -97,7 +102,7 @@ def clean_table(raw: pd.DataFrame, data_cfg, clean_cfg) -> CleanResult:
     for column in frame.columns:
         if column in id_columns:
             continue
-        if clean_cfg.numbers_from_text:
+        if clean_cfg.numbers_from_text and column != target:  # labels "1"/"0" stay "1"/"0"
             numbers = numbers_from_text(frame[column])
             if numbers is not None:
                 frame[column] = numbers

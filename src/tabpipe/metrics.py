@@ -57,14 +57,42 @@ def binary_metrics(y_true, scores, threshold: float) -> dict[str, float]:
 
 
 def permutation_importance_table(pipeline, rows, y_true, repeats: int, seed: int) -> list[dict]:
-    """Drop in test ROC-AUC when each input column is shuffled, largest first."""
-    from sklearn.inspection import permutation_importance
+    """Mean drop in ROC-AUC when each input column is shuffled, largest first.
 
-    result = permutation_importance(
-        pipeline, rows, y_true, scoring="roc_auc", n_repeats=repeats, random_state=seed, n_jobs=1
-    )
-    table = [
-        {"feature": str(name), "importance": round(float(mean), 6)}
-        for name, mean in zip(rows.columns, result.importances_mean, strict=True)
-    ]
+    The same quantity as scikit-learn's `permutation_importance` on the whole pipeline, but
+    the rows are encoded once: every step before the model works row by row, so shuffling an
+    input column shuffles exactly the encoded columns it feeds (found by shuffling it once).
+    That makes it one encoding per column instead of one per column and repeat (about 5x faster).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    import pandas as pd
+
+    features, model = pipeline[:-1], pipeline[-1]
+    y_true = np.asarray(y_true)
+    encoded_frame = features.transform(rows)
+    names = getattr(encoded_frame, "columns", None)
+    encoded = np.asarray(encoded_frame, dtype="float64")
+
+    def score(matrix: np.ndarray) -> float:
+        frame = matrix if names is None else pd.DataFrame(matrix, columns=names)
+        return roc_auc_score(y_true, model.predict_proba(frame)[:, 1])
+
+    baseline = score(encoded)
+    rng = np.random.default_rng(seed)
+    table = []
+    for column in rows.columns:
+        order = rng.permutation(len(rows))
+        shuffled_rows = rows.copy()
+        shuffled_rows[column] = rows[column].to_numpy()[order]
+        shuffled = np.asarray(features.transform(shuffled_rows), dtype="float64")
+        block = np.flatnonzero((shuffled != encoded).any(axis=0))  # encoded columns it feeds
+        drops = []
+        for repeat in range(repeats):
+            if repeat:
+                order = rng.permutation(len(rows))
+            permuted = encoded.copy()
+            permuted[:, block] = encoded[order][:, block]
+            drops.append(baseline - score(permuted))
+        table.append({"feature": str(column), "importance": round(float(np.mean(drops)), 6)})
     return sorted(table, key=lambda row: (-row["importance"], row["feature"]))

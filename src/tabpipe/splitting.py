@@ -45,7 +45,7 @@ def split_table(
     counts = frame[target].value_counts()
     if int(counts.min()) < 3:
         raise PipelineError(
-            f"target '{target}' class {counts.idxmin()!r} has {int(counts.min())} rows; "
+            f"target '{target}' class {str(counts.idxmin())!r} has {int(counts.min())} rows; "
             "train, val and test each need at least one",
             fix="add rows of that class or choose another target",
         )

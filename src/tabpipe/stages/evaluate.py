@@ -12,7 +12,7 @@ def main() -> None:
     cfg = load_section("evaluate")
     columns = io.read_json(io.COLUMNS)
     target = columns["target"]
-    pipeline = io.load_model(io.MODEL).set_output(transform="default")  # NumPy inside: faster
+    pipeline = io.load_model(io.MODEL)
 
     val = io.read_parquet(io.split_path("val"))
     val_scores = positive_scores(pipeline, val.drop(columns=[target]))

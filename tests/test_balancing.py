@@ -1,0 +1,169 @@
+"""balancing: resampling of the training rows, and nothing else."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from imblearn.over_sampling import SMOTE, RandomOverSampler
+from imblearn.under_sampling import RandomUnderSampler
+
+from tabpipe.balancing import resample
+from tabpipe.errors import PipelineError
+
+
+def smote(k: int = 3) -> SMOTE:
+    return SMOTE(sampling_strategy=0.5, k_neighbors=k, random_state=0)
+
+
+@pytest.fixture
+def mixed(imbalanced):
+    """The numeric rows plus a 0/1 flag and a text column (with one missing value)."""
+    X, y = imbalanced
+    rng = np.random.default_rng(11)
+    X = X.assign(
+        senior=rng.integers(0, 2, len(X)).astype("int64"),
+        contract=np.where(
+            y == 1, rng.choice(["m2m", "1y"], len(X)), rng.choice(["2y", "1y"], len(X))
+        ),
+    )
+    X["contract"] = X["contract"].astype("str")
+    X.loc[45, "contract"] = np.nan  # a minority row
+    return X, y
+
+
+def test_smote_brings_the_minority_to_half_the_majority(imbalanced):
+    X, y = imbalanced
+    result = resample(X, y, smote(), categorical=[])
+    majority = int((y == 0).sum())
+    assert result.report["before"] == {"0": 40, "1": 10}
+    assert result.report["after"] == {"0": majority, "1": round(0.5 * majority)}
+    assert result.y.value_counts().to_dict() == {0: 40, 1: 20}
+    assert len(result.X) == len(result.y) == 60
+    assert result.report["rows_added"] == 10
+
+
+@pytest.mark.parametrize("fixture", ["imbalanced", "mixed"])
+def test_original_rows_come_back_unchanged_and_new_rows_are_appended(request, fixture):
+    X, y = request.getfixturevalue(fixture)
+    X, y = X.iloc[::-1], y.iloc[::-1]  # a shuffled index, as a slice of a table would have
+    result = resample(X, y, smote(), categorical=["contract"] if "contract" in X else [])
+    n = len(X)
+    pd.testing.assert_frame_equal(result.X.iloc[:n], X.reset_index(drop=True), check_exact=True)
+    assert result.y.iloc[:n].tolist() == y.tolist()
+    assert (result.y.iloc[n:] == 1).all()
+    assert list(result.X.columns) == list(X.columns)
+    assert result.X.index.tolist() == list(range(len(result.X)))
+
+
+def test_smote_stays_smote_on_numbers_only(imbalanced):
+    X, y = imbalanced
+    assert resample(X, y, smote(), categorical=[]).report["resampler"] == "SMOTE"
+
+
+def test_smote_switches_to_smotenc_when_text_columns_exist(mixed):
+    X, y = mixed
+    result = resample(X, y, smote(), categorical=["contract"])
+    assert result.report["resampler"] == "SMOTENC"
+    synthetic = result.X.iloc[len(X) :]
+    minority_labels = set(X.loc[y == 1, "contract"].dropna())
+    assert set(synthetic["contract"].dropna()) <= minority_labels
+    assert result.X["contract"].dtype == X["contract"].dtype
+
+
+def test_smote_switches_to_smoten_when_every_column_is_text(mixed):
+    X, y = mixed
+    result = resample(X[["contract"]], y, smote(), categorical=["contract"])
+    assert result.report["resampler"] == "SMOTEN"
+    assert result.report["after"] == {"0": 40, "1": 20}
+
+
+def test_integer_columns_stay_integers_and_flags_stay_flags(mixed):
+    X, y = mixed
+    result = resample(X, y, smote(), categorical=["contract"])
+    synthetic = result.X.iloc[len(X) :]
+    assert result.X["tenure"].dtype == "int64"
+    assert result.X["senior"].dtype == "int64"
+    assert set(synthetic["senior"]) <= {0, 1}
+    assert result.X["charges"].dtype == "float64"
+
+
+def test_synthetic_rows_come_from_the_given_minority_rows_only(mixed):
+    X, y = mixed
+    result = resample(X, y, smote(), categorical=["contract"])
+    synthetic = result.X.iloc[len(X) :]
+    minority = X[y == 1]
+    for column in ("tenure", "charges"):
+        # interpolation between minority neighbours: inside their range, far from the majority's
+        assert synthetic[column].between(minority[column].min(), minority[column].max()).all()
+    assert synthetic["charges"].min() > X.loc[y == 0, "charges"].max()
+
+
+def test_resample_passes_the_sampler_only_the_rows_it_is_given(imbalanced, monkeypatch):
+    X, y = imbalanced
+    seen = {}
+    original = SMOTE.fit_resample
+
+    def spy(self, X_in, y_in):
+        seen["rows"], seen["labels"] = len(X_in), list(y_in)
+        return original(self, X_in, y_in)
+
+    monkeypatch.setattr(SMOTE, "fit_resample", spy)
+    resample(X.iloc[:45], y.iloc[:45], smote(), categorical=[])
+    assert seen == {"rows": 45, "labels": y.iloc[:45].tolist()}
+
+
+def test_random_under_sampling_returns_only_original_rows(mixed):
+    X, y = mixed
+    sampler = RandomUnderSampler(sampling_strategy=0.5, random_state=0)
+    result = resample(X, y, sampler, categorical=["contract"])
+    assert result.report["resampler"] == "RandomUnderSampler"
+    assert result.y.value_counts().to_dict() == {0: 20, 1: 10}
+    # `charges` is unique per row (or NaN, once): each kept row must be that original row
+    originals = X.assign(churn=y).reset_index(drop=True)
+    kept = result.X.assign(churn=result.y.to_numpy())
+    for _, row in kept.iterrows():
+        match = originals[originals["charges"] == row["charges"]]
+        if pd.isna(row["charges"]):
+            match = originals[originals["charges"].isna()]
+        assert len(match) == 1
+        pd.testing.assert_series_equal(match.iloc[0], row, check_names=False)
+
+
+def test_random_over_sampling_repeats_original_rows(imbalanced):
+    X, y = imbalanced
+    sampler = RandomOverSampler(sampling_strategy=0.5, random_state=0)
+    result = resample(X, y, sampler, categorical=[])
+    assert result.report["after"] == {"0": 40, "1": 20}
+    added = result.X.iloc[len(X) :]
+    minority = X[y == 1]
+    assert added.merge(minority, how="left", indicator=True)["_merge"].eq("both").all()
+
+
+def test_no_sampler_passes_rows_through(imbalanced):
+    X, y = imbalanced
+    result = resample(X, y, None, categorical=[])
+    pd.testing.assert_frame_equal(result.X, X)
+    pd.testing.assert_series_equal(result.y, y)
+    assert result.report == {
+        "before": {"0": 40, "1": 10},
+        "resampler": "none",
+        "after": {"0": 40, "1": 10},
+    }
+
+
+def test_too_few_minority_rows_for_k_neighbors_names_the_key_and_a_way_out(imbalanced):
+    X, y = imbalanced
+    keep = np.r_[0:40, 40:45]  # 5 minority rows
+    with pytest.raises(PipelineError, match=r"5 training rows, but balance\.k_neighbors=5") as err:
+        resample(X.iloc[keep], y.iloc[keep], smote(k=5), categorical=[])
+    fix = err.value.fix
+    assert "balance.k_neighbors=4" in fix
+    assert "balance=random_over" in fix
+
+
+def test_k_neighbors_one_below_the_minority_size_works(imbalanced):
+    X, y = imbalanced
+    keep = np.r_[0:40, 40:46]  # 6 minority rows: 5 neighbours each
+    result = resample(X.iloc[keep], y.iloc[keep], smote(k=5), categorical=[])
+    assert result.report["after"] == {"0": 40, "1": 20}

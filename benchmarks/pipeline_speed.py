@@ -44,11 +44,8 @@ def stage_times(repo: Path) -> dict[str, float]:
 
 
 def in_one_process(repo: Path) -> float:
-    code = (
-        "import runpy, time; t=time.perf_counter()\n"
-        + "".join(
-            f"runpy.run_module('tabpipe.stages.{s}', run_name='__main__')\n" for s in STAGE_MODULES
-        )
+    code = "import runpy, time; t=time.perf_counter()\n" + "".join(
+        f"runpy.run_module('tabpipe.stages.{s}', run_name='__main__')\n" for s in STAGE_MODULES
     )
     elapsed, _ = timed([sys.executable, "-c", code], repo)
     return elapsed

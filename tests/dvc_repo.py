@@ -28,7 +28,8 @@ def run(args: list[str] | str, cwd: Path, check: bool = True) -> subprocess.Comp
     )
     if check and result.returncode != 0:
         raise AssertionError(
-            f"{args} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            f"{args} failed ({result.returncode}):\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
         )
     return result
 
@@ -37,7 +38,10 @@ def project_files() -> list[str]:
     """Files Git tracks or would track (tracked plus untracked, not ignored)."""
     out = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=PROJECT, capture_output=True, text=True, check=True,
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return [line for line in out.splitlines() if (PROJECT / line).is_file()]
 

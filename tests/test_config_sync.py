@@ -32,15 +32,23 @@ def test_drift_names_the_key_that_differs(tmp_path):
 def project(tmp_path, monkeypatch) -> Path:
     shutil.copytree(PROJECT / "conf", tmp_path / "conf")
     shutil.copy(PROJECT / "params.yaml", tmp_path / "params.yaml")
-    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t",
-                                                   "commit", "-q", "-m", "init"]):
+    for args in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init"],
+    ):
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
 def test_adopt_writes_an_experiments_overrides_back_into_conf(project):
-    overrides = ["model=random_forest", "model.min_samples_leaf=3", "seed=7", "split.test_size=0.25"]
+    overrides = [
+        "model=random_forest",
+        "model.min_samples_leaf=3",
+        "seed=7",
+        "split.test_size=0.25",
+    ]
     conf_sync.compose(overrides)  # what `dvc exp apply` leaves: params.yaml from an experiment
     done = conf_sync.adopt()
     assert "model=random_forest" in done

@@ -35,7 +35,8 @@ def class_counts(y: pd.Series) -> dict[str, int]:
 def neighbour_categoricals(X: pd.DataFrame, categorical: list[str]) -> list[str]:
     """Columns SMOTENC treats as categories: text columns and numeric 0/1 flags."""
     flags = [
-        c for c in X.columns
+        c
+        for c in X.columns
         if c not in categorical and X[c].dropna().isin([0, 1]).all() and X[c].nunique() <= 2
     ]
     return [c for c in X.columns if c in categorical or c in flags]
@@ -85,7 +86,7 @@ def resample(X: pd.DataFrame, y: pd.Series, sampler, categorical: list[str]) -> 
 
     numeric = [c for c in X.columns if c not in cats]
     center = X[numeric].median() if numeric else pd.Series(dtype=float)
-    scale = (X[numeric].std(ddof=0).replace(0, 1.0) if numeric else pd.Series(dtype=float))
+    scale = X[numeric].std(ddof=0).replace(0, 1.0) if numeric else pd.Series(dtype=float)
     search = X.copy()
     if numeric:
         search[numeric] = ((X[numeric] - center) / scale).fillna(0.0).astype("float64")
@@ -103,7 +104,7 @@ def resample(X: pd.DataFrame, y: pd.Series, sampler, categorical: list[str]) -> 
         synthetic = _restore(X_res, X, numeric, cats, center, scale)
         keeps_originals = getattr(sampler, "_sampling_type", "") == "over-sampling"
         if keeps_originals:  # imblearn puts the original rows first, then the new ones
-            X_out = pd.concat([X, synthetic.iloc[len(X):]], ignore_index=True)
+            X_out = pd.concat([X, synthetic.iloc[len(X) :]], ignore_index=True)
         else:
             X_out = synthetic
     report["after"] = class_counts(y_res)

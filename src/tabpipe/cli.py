@@ -13,7 +13,10 @@ def _config(args: argparse.Namespace) -> int:
 
     if args.action == "compose":
         conf_sync.compose(args.overrides)
-        print("params.yaml composed from conf/" + (f" with {args.overrides}" if args.overrides else ""))
+        print(
+            "params.yaml composed from conf/"
+            + (f" with {args.overrides}" if args.overrides else "")
+        )
     elif args.action == "check":
         changes = conf_sync.drift()
         if changes:
@@ -27,7 +30,9 @@ def _config(args: argparse.Namespace) -> int:
         print(conf_sync.sync())
     elif args.action == "adopt":
         done = conf_sync.adopt()
-        print("conf/ updated: " + ", ".join(done) if done else "conf/ already composes to params.yaml")
+        print(
+            "conf/ updated: " + ", ".join(done) if done else "conf/ already composes to params.yaml"
+        )
     return 0
 
 
@@ -54,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="keep conf/ and params.yaml equal")
     config.add_argument("action", choices=["compose", "check", "sync", "adopt"])
-    config.add_argument("overrides", nargs="*", help="Hydra overrides for compose, e.g. model.C=0.3")
+    config.add_argument(
+        "overrides", nargs="*", help="Hydra overrides for compose, e.g. model.C=0.3"
+    )
     config.set_defaults(func=_config)
 
     metrics = sub.add_parser("metrics", help="print the evaluate stage's metrics as a table")

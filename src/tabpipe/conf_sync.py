@@ -31,7 +31,7 @@ CONFIG_NAME = "config"
 def compose(
     overrides: list[str] | None = None, conf_dir: Path = CONF_DIR, output: Path = PARAMS
 ) -> Path:
-    """Compose conf/ into `output` with DVC's own function (byte for byte what `dvc exp run` writes)."""
+    """Compose conf/ into `output` with DVC's own function: what `dvc exp run` writes, exactly."""
     from dvc.utils.hydra import compose_and_dump
 
     root = Path(conf_dir).resolve().parent
@@ -70,12 +70,16 @@ def diff(expected: dict, actual: dict) -> dict[str, tuple[Any, Any]]:
 
 def drift(params: Path = PARAMS, conf_dir: Path = CONF_DIR) -> dict[str, tuple[Any, Any]]:
     """Keys where conf/ (first value) and params.yaml (second value) disagree."""
-    current = yaml.safe_load(Path(params).read_text(encoding="utf-8")) if Path(params).exists() else {}
+    current = (
+        yaml.safe_load(Path(params).read_text(encoding="utf-8")) if Path(params).exists() else {}
+    )
     return diff(composed(conf_dir=conf_dir), current or {})
 
 
 def describe(changes: dict[str, tuple[Any, Any]], limit: int = 8) -> str:
-    parts = [f"{k} (conf/: {a!r}, params.yaml: {b!r})" for k, (a, b) in list(changes.items())[:limit]]
+    parts = [
+        f"{k} (conf/: {a!r}, params.yaml: {b!r})" for k, (a, b) in list(changes.items())[:limit]
+    ]
     more = len(changes) - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
@@ -85,7 +89,9 @@ def _git_changed(paths: list[str]) -> set[str] | None:
     try:
         out = subprocess.run(
             ["git", "status", "--porcelain", "--", *paths],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -97,7 +103,7 @@ def _git_changed(paths: list[str]) -> set[str] | None:
 
 
 def sync(params: Path = PARAMS, conf_dir: Path = CONF_DIR) -> str:
-    """Bring params.yaml up to date with conf/, or refuse when that would lose params.yaml's values."""
+    """Bring params.yaml up to date with conf/, or refuse when that would lose its own values."""
     changes = drift(params, conf_dir)
     if not changes:
         return "params.yaml matches conf/"
@@ -142,10 +148,12 @@ def _best_option(group: str, wanted: Any, conf_dir: Path) -> str:
     for path in sorted((Path(conf_dir) / group).glob("*.yaml")):
         section = composed([f"{group}={path.stem}"], conf_dir).get(group)
         count = len(diff(section or {}, wanted or {}))
-        target_matches = isinstance(wanted, dict) and isinstance(section, dict) and (
-            wanted.get("_target_") == section.get("_target_")
+        target_matches = (
+            isinstance(wanted, dict)
+            and isinstance(section, dict)
+            and (wanted.get("_target_") == section.get("_target_"))
         )
-        rank = (count - (1000 if target_matches else 0))
+        rank = count - (1000 if target_matches else 0)
         if best_count is None or rank < best_count:
             best, best_count = path.stem, rank
     if best is None:
@@ -220,5 +228,7 @@ def adopt(params: Path = PARAMS, conf_dir: Path = CONF_DIR) -> list[str]:
             done.append(f"{key}={value!r}")
     left = diff(composed(conf_dir=conf_dir), wanted)
     if left:
-        raise PipelineError(f"could not write these params.yaml values into conf/: {describe(left)}")
+        raise PipelineError(
+            f"could not write these params.yaml values into conf/: {describe(left)}"
+        )
     return done

@@ -123,7 +123,7 @@ def load_target_section(section: str, path: Path = PARAMS, params: dict | None =
     if "_target_" not in params[section]:
         raise PipelineError(
             f"{path}: {section}._target_ is missing",
-            fix=f"name the class to build, e.g. pick an option with `-S {section}=<file in conf/{section}/>`",
+            fix=f"pick an option with `-S {section}=<a file name in conf/{section}/>`",
         )
     return dict(params[section])
 

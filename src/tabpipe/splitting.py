@@ -12,9 +12,7 @@ import pandas as pd
 from tabpipe.errors import PipelineError
 
 
-def stratified_assignment(
-    y: pd.Series, test_size: float, val_size: float, seed: int
-) -> np.ndarray:
+def stratified_assignment(y: pd.Series, test_size: float, val_size: float, seed: int) -> np.ndarray:
     """For each row, 'train', 'val' or 'test', with every class split in the same shares."""
     rng = np.random.default_rng(seed)
     assignment = np.empty(len(y), dtype=object)

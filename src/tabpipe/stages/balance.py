@@ -22,7 +22,10 @@ def main() -> None:
     balanced = result.X.assign(**{target: result.y.to_numpy()})
     io.write_parquet(balanced, io.BALANCED_TRAIN)
     io.write_json(result.report, io.BALANCE_REPORT)
-    print(f"balance: {result.report['resampler']} {result.report['before']} -> {result.report['after']}")
+    print(
+        f"balance: {result.report['resampler']} "
+        f"{result.report['before']} -> {result.report['after']}"
+    )
 
 
 if __name__ == "__main__":

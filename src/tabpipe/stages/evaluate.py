@@ -36,11 +36,21 @@ def main() -> None:
             for name, value in values.items():
                 live.log_metric(f"{split}/{name}", value, plot=False)
         live.log_sklearn_plot("roc", y_test, scores, name="roc", drop_intermediate=True)
-        live.log_sklearn_plot("precision_recall", y_test, scores, name="precision_recall", drop_intermediate=True)
-        live.log_sklearn_plot("confusion_matrix", y_test, (scores >= threshold).astype(int), name="confusion_matrix")
+        live.log_sklearn_plot(
+            "precision_recall", y_test, scores, name="precision_recall", drop_intermediate=True
+        )
+        live.log_sklearn_plot(
+            "confusion_matrix", y_test, (scores >= threshold).astype(int), name="confusion_matrix"
+        )
         live.log_sklearn_plot("calibration", y_test, scores, name="calibration", n_bins=10)
-        live.log_plot("importance", importance, x="importance", y="feature", template="bar_horizontal",
-                      title="Permutation importance (drop in test ROC-AUC)")
+        live.log_plot(
+            "importance",
+            importance,
+            x="importance",
+            y="feature",
+            template="bar_horizontal",
+            title="Permutation importance (drop in test ROC-AUC)",
+        )
     test_metrics = results["test"]
     print("evaluate: test " + ", ".join(f"{k}={v:.4f}" for k, v in test_metrics.items()))
 

@@ -19,8 +19,13 @@ def main() -> None:
     for split, frame in sources.items():
         frame = io.read_parquet(io.split_path(split)) if frame is None else frame
         matrix = transformer.transform(frame.drop(columns=[target]))
-        io.write_parquet(matrix.assign(**{target: frame[target].to_numpy()}), io.features_path(split))
-    print(f"featurize: {matrix.shape[1]} features from {len(columns['numeric'] + columns['categorical'])} columns")
+        io.write_parquet(
+            matrix.assign(**{target: frame[target].to_numpy()}), io.features_path(split)
+        )
+    print(
+        f"featurize: {matrix.shape[1]} features "
+        f"from {len(columns['numeric']) + len(columns['categorical'])} columns"
+    )
 
 
 if __name__ == "__main__":

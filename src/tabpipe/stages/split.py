@@ -14,7 +14,10 @@ def main() -> None:
     report = {}
     for name, part in parts.items():
         io.write_parquet(part, io.split_path(name))
-        report[name] = {"rows": int(len(part)), "positive_rate": round(float(part[target].mean()), 6)}
+        report[name] = {
+            "rows": int(len(part)),
+            "positive_rate": round(float(part[target].mean()), 6),
+        }
     io.write_json(report, io.SPLIT_REPORT)
     print("split: " + ", ".join(f"{k} {v['rows']}" for k, v in report.items()))
 

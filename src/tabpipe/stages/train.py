@@ -21,7 +21,9 @@ def main() -> None:
 
     scores = model.predict_proba(train.drop(columns=[target]))[:, 1]
     with Live(str(io.TRAIN_LIVE_DIR), dvcyaml=False, save_dvc_exp=False) as live:
-        live.log_metric("train/roc_auc", round(float(roc_auc_score(train[target], scores)), 6), plot=False)
+        live.log_metric(
+            "train/roc_auc", round(float(roc_auc_score(train[target], scores)), 6), plot=False
+        )
         live.log_metric("train/rows", int(len(train)), plot=False)
     print(f"train: model saved to {io.MODEL}")
 

@@ -1,0 +1,132 @@
+"""Bad input through the real stage entry points: one line, exit 1, earlier outputs intact."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.dvc_repo import PROJECT, env
+
+
+def run_stage(stage: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", f"tabpipe.stages.{stage}"],
+        cwd=cwd,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
+
+
+def digest(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def make_workdir(tmp_path: Path) -> Path:
+    """A working directory with params.yaml and a small raw table (40 rows, 25 % positive)."""
+    shutil.copy(PROJECT / "params.yaml", tmp_path / "params.yaml")
+    rows = 40
+    raw = pd.DataFrame(
+        {
+            "rownames": range(rows),
+            "churn": ["Yes" if i % 4 == 0 else "No" for i in range(rows)],
+            "tenure": [i % 13 for i in range(rows)],
+            "monthly_charges": [20.0 + 1.5 * i for i in range(rows)],
+            "contract": ["Month-to-month", "One year", "Two year", "One year"] * (rows // 4),
+        }
+    )
+    (tmp_path / "data/raw").mkdir(parents=True)
+    raw.to_parquet(tmp_path / "data/raw/data.parquet", index=False)
+    return tmp_path
+
+
+@pytest.fixture
+def workdir(tmp_path) -> Path:
+    return make_workdir(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def featurized(tmp_path_factory) -> Path:
+    """The small table run through clean, split, balance and featurize once."""
+    path = make_workdir(tmp_path_factory.mktemp("featurized"))
+    for stage in ("clean", "split", "balance", "featurize"):
+        assert run_stage(stage, path).returncode == 0, stage
+    return path
+
+
+def set_params(workdir: Path, section: str, **values) -> None:
+    path = workdir / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params[section].update(values)
+    path.write_text(yaml.safe_dump(params))
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *parts: str) -> str:
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for part in parts:
+        assert part in lines[0], lines[0]
+    return lines[0]
+
+
+def test_missing_target_column_names_stage_file_key_and_fix(workdir):
+    assert run_stage("clean", workdir).returncode == 0
+    before = digest(workdir / "data/clean/data.parquet")
+    set_params(workdir, "data", target="churned")
+    line = assert_one_line_error(
+        run_stage("clean", workdir),
+        "error: [clean]",
+        "data/raw/data.parquet",
+        "'churned'",
+        "data.target",
+        "Fix:",
+    )
+    assert "rownames, churn, tenure" in line  # lists the columns to choose from
+    assert digest(workdir / "data/clean/data.parquet") == before  # earlier output intact
+
+
+def test_single_class_target(workdir):
+    raw = pd.read_parquet(workdir / "data/raw/data.parquet")
+    raw.assign(churn="No").to_parquet(workdir / "data/raw/data.parquet", index=False)
+    assert_one_line_error(
+        run_stage("clean", workdir), "error: [clean]", "data/raw/data.parquet", "only one class"
+    )
+
+
+def test_too_few_minority_rows_for_smote(workdir):
+    for stage in ("clean", "split"):
+        assert run_stage(stage, workdir).returncode == 0, stage
+    set_params(workdir, "balance", k_neighbors=8)  # the training split has 6 positive rows
+    assert_one_line_error(
+        run_stage("balance", workdir),
+        "error: [balance]",
+        "data/split/train.parquet",
+        "balance.k_neighbors=8",
+        "-S balance.k_neighbors=5",
+        "balance=random_over",
+    )
+    assert not (workdir / "data/balanced/train.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("stage", "section", "values", "key"),
+    [
+        ("split", "split", {"bogus": 1}, "split.bogus"),
+        ("split", "split", {"test_size": "a fifth"}, "split.test_size"),
+        ("train", "model", {"bogus": 1}, "model.bogus"),
+        ("balance", "balance", {"k_neighbours": 3}, "balance.k_neighbours"),
+    ],
+)
+def test_unknown_or_mistyped_config_key_is_named(featurized, tmp_path, stage, section, values, key):
+    workdir = Path(shutil.copytree(featurized, tmp_path / "work"))
+    set_params(workdir, section, **values)
+    assert_one_line_error(run_stage(stage, workdir), f"error: [{stage}]", "params.yaml", key)

@@ -10,10 +10,13 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 # Use uv from PATH when there is one; otherwise install the pinned version into .tools/.
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+# `make report` compares the workspace with this Git revision.
+BASE ?= main
+WORKFLOWS := $(wildcard .github/workflows/*.yaml)
 # Stage commands run `python`: it must be the project's (see README, "Why the venv on PATH").
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup run params adopt check-params test test-fast lint format benchmark clean-venv
+.PHONY: help setup run params adopt check-params test test-fast lint format report benchmark clean-venv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -48,14 +51,21 @@ test: setup ## run the tests (unit and end-to-end through DVC)
 test-fast: setup ## run the tests that do not run DVC end to end
 	pytest -m "not slow"
 
-lint: setup ## ruff lint and format check, and the params.yaml drift check
+lint: setup ## the pre-commit checks: ruff, workflow schema + zizmor audit, YAML, params.yaml drift
 	ruff check src tests benchmarks
 	ruff format --check src tests benchmarks
+	check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	zizmor --offline --quiet $(WORKFLOWS)
+	pre-commit validate-config .pre-commit-config.yaml
+	tabpipe ci check-yaml
 	tabpipe config check
 
 format: setup ## format the code with ruff
 	ruff format src tests benchmarks
 	ruff check --fix src tests benchmarks
+
+report: setup ## write report.md: metrics, params, stages that reran and plots vs BASE (default main)
+	tabpipe report --base "$(BASE)"
 
 benchmark: setup ## time cold, no-op and model-change runs (writes benchmarks/results/speed.json)
 	python benchmarks/pipeline_speed.py

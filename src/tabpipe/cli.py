@@ -53,6 +53,62 @@ def _metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tabpipe import report
+
+    text = report.write(args.base, args.head, Path(args.output), Path(args.plots_dir))
+    if not args.quiet:
+        print(text, end="")
+    print(f"report written to {args.output}; plots in {args.plots_dir}/", file=sys.stderr)
+    return 0
+
+
+def _ci(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from tabpipe import ci
+
+    if args.action in ("remote-status", "pull", "push"):
+        status = ci.remote_status(timeout=args.timeout)
+        ci.write_github_output(remote=status.state)
+        if args.action == "remote-status":
+            print(status.line())
+        else:
+            print(ci.pull(status) if args.action == "pull" else ci.push(status))
+    elif args.action == "check-lock":
+        print(ci.check_lock(args.rev))
+    elif args.action == "comment":
+        token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+        repo = args.repo or os.environ.get("GITHUB_REPOSITORY")
+        pr = args.pr or ci.pr_number(os.environ)
+        if not (token and repo and pr):
+            raise PipelineError(
+                "cannot comment: need GITHUB_TOKEN, the repository and the pull request number",
+                fix="set GITHUB_TOKEN and pass --repo OWNER/NAME --pr N (Actions sets the rest)",
+            )
+        body = Path(args.body).read_text(encoding="utf-8")
+        if args.footer:
+            body = body.rstrip("\n") + "\n\n" + args.footer + "\n"
+        if ci.MARKER not in body:
+            body = ci.MARKER + "\n" + body
+        api = args.api or os.environ.get("GITHUB_API_URL", "https://api.github.com")
+        print(ci.post_comment(body, repo, int(pr), token, api, marker=ci.MARKER))
+    elif args.action == "base":
+        print(ci.report_base(os.environ))
+    elif args.action == "check-yaml":
+        paths = [Path(p) for p in args.paths] or ci.yaml_files()
+        problems = ci.check_yaml(paths)
+        for line in problems:
+            print(f"error: [yaml] {line}", file=sys.stderr)
+        if problems:
+            return 1
+        print(f"{len(paths)} YAML files parse")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tabpipe", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +123,38 @@ def build_parser() -> argparse.ArgumentParser:
     metrics = sub.add_parser("metrics", help="print the evaluate stage's metrics as a table")
     metrics.add_argument("--split", default="test", choices=["test", "val"])
     metrics.set_defaults(func=_metrics)
+
+    report = sub.add_parser(
+        "report", help="write report.md: metrics, params, stages and plots changed since --base"
+    )
+    report.add_argument(
+        "--base", default="main", help="Git revision to compare with (default main)"
+    )
+    report.add_argument("--head", default=None, help="Git revision (default: the workspace)")
+    report.add_argument("--output", default="report.md")
+    report.add_argument("--plots-dir", default="dvc_plots")
+    report.add_argument("--quiet", action="store_true", help="do not print the report")
+    report.set_defaults(func=_report)
+
+    ci = sub.add_parser("ci", help="the steps of the CI workflow (.github/workflows/ci.yaml)")
+    ci.add_argument(
+        "action",
+        choices=["remote-status", "pull", "push", "check-lock", "comment", "base", "check-yaml"],
+        help="remote-status: can CI use the DVC remote; pull/push: with --run-cache when it can; "
+        "check-lock: after dvc repro, fail if dvc.lock or metrics/ differ from the commit; "
+        "comment: post --body on the pull request (one comment, updated in place); "
+        "base: the revision CI compares with; "
+        "check-yaml: every YAML file parses",
+    )
+    ci.add_argument("paths", nargs="*", help="files for check-yaml (default: all tracked YAML)")
+    ci.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the remote")
+    ci.add_argument("--rev", default="HEAD", help="check-lock: the commit to compare with")
+    ci.add_argument("--body", default="report.md", help="comment: the Markdown file to post")
+    ci.add_argument("--footer", default="", help="comment: a line appended to the body")
+    ci.add_argument("--repo", default=None, help="comment: OWNER/NAME (default $GITHUB_REPOSITORY)")
+    ci.add_argument("--pr", type=int, default=None, help="comment: pull request number")
+    ci.add_argument("--api", default=None, help="comment: API URL (default $GITHUB_API_URL)")
+    ci.set_defaults(func=_ci)
     return parser
 
 

@@ -110,14 +110,27 @@ def missing_credentials(scheme: str, conf: Mapping, env: Mapping[str, str]) -> s
     return None  # local paths, HTTP and others: nothing to look for before trying
 
 
-def _probe(repo, name: str, timeout: float) -> str | None:
-    """Try to list the remote; None when it answers, else the reason in a few words."""
+BUCKET_SCHEMES = ("s3", "gs", "gcs", "azure", "az")
+
+
+def _probe(repo, name: str, scheme: str, timeout: float) -> str | None:
+    """Ask the remote whether its location exists; None when it answers, else why not."""
     outcome: dict[str, object] = {}
 
     def attempt() -> None:
         try:
             remote = repo.cloud.get_remote(name)
-            remote.fs.exists(remote.path)
+            if scheme in BUCKET_SCHEMES:
+                # An empty prefix is fine (the first push creates it), a missing bucket is not.
+                # `ls` rather than `exists`: s3fs's exists() answers False on connection errors.
+                bucket = remote.path.split("/")[0]
+                try:
+                    remote.fs.fs.ls(bucket, detail=False)
+                except FileNotFoundError:
+                    outcome["missing"] = bucket
+                    return
+            else:
+                remote.fs.exists(remote.path)
             outcome["ok"] = True
         except Exception as err:  # noqa: BLE001 - any failure means "not usable", reported in one line
             outcome["error"] = err
@@ -130,6 +143,9 @@ def _probe(repo, name: str, timeout: float) -> str | None:
         return f"unreachable: no answer within {timeout:g} s"
     if "ok" in outcome:
         return None
+    if "missing" in outcome:
+        bucket = outcome["missing"]
+        return f"unreachable: bucket '{bucket}' does not exist (create it, or fix the URL)"
     err = outcome["error"]
     text = " ".join(str(err).split()) or type(err).__name__
     if isinstance(err, PermissionError) or any(
@@ -167,7 +183,7 @@ def remote_status(
         missing = missing_credentials(scheme, conf, env)
         if missing:
             return RemoteStatus("no-credentials", name, url, missing)
-        problem = _probe(repo, name, timeout)
+        problem = _probe(repo, name, scheme, timeout)
         if problem is None:
             return RemoteStatus("ready", name, url)
         state = "no-credentials" if problem.startswith("credentials") else "unreachable"

@@ -80,6 +80,13 @@ def fmt(value: Any) -> str:
     return f"{value:.4f}"
 
 
+def fmt_param(value: Any) -> str:
+    """Parameters as written in params.yaml (0.3, not 0.3000; 1e-05 stays readable)."""
+    if isinstance(value, float):
+        return repr(value)
+    return fmt(value)
+
+
 def fmt_change(old: Any, new: Any) -> str:
     numbers = (int, float)
     if isinstance(old, bool) or isinstance(new, bool):
@@ -88,7 +95,10 @@ def fmt_change(old: Any, new: Any) -> str:
         delta = new - old
         if delta == 0:
             return "0"
-        return f"{delta:+d}" if isinstance(delta, int) else f"{delta:+.4f}"
+        if isinstance(delta, int):
+            return f"{delta:+d}"
+        # a change too small for 4 decimals still shows which way it went
+        return f"{delta:+.4f}" if abs(delta) >= 5e-5 else f"{delta:+.1e}"
     return ""
 
 
@@ -153,8 +163,8 @@ def params_section(diff: dict, base_label: str, head_label: str) -> str:
     rows = [
         [
             f"`{key}`" + ("" if path == "params.yaml" else f" ({path})"),
-            fmt(v.get("old")),
-            fmt(v.get("new")),
+            fmt_param(v.get("old")),
+            fmt_param(v.get("new")),
         ]
         for path in sorted(diff)
         for key, v in sorted(diff[path].items())

@@ -427,12 +427,16 @@ def test_comment_is_posted_once_then_updated_in_place(github, tmp_path):
         "GITHUB_API_URL": github,
     }
     report = tmp_path / "report.md"
+    args = ["ci", "comment", "--body", str(report), "--footer", "Plots: artifact dvc-plots"]
     for auc in ("0.8421", "0.8455"):
         report.write_text(f"{ci.MARKER}\n## Pipeline report\n\nroc_auc {auc}\n")
-        result = tabpipe(
-            ["ci", "comment", "--body", str(report), "--footer", "Plots: artifact dvc-plots"],
-            tmp_path,
-            actions_env,
+        # as the workflow's comment job runs it: a bare Python (-S: no site-packages) and src/
+        result = subprocess.run(
+            [sys.executable, "-S", "-m", "tabpipe.cli", *args],
+            cwd=tmp_path,
+            env={**actions_env, "PYTHONPATH": str(PROJECT / "src"), "PATH": os.environ["PATH"]},
+            capture_output=True,
+            text=True,
         )
         assert result.returncode == 0, result.stderr
         one_line(result.stdout)

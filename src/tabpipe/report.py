@@ -71,13 +71,14 @@ def _revs(base: str, head: str | None) -> list[str]:
 
 
 def fmt(value: Any) -> str:
+    """A metric value: 4 decimals for floats; text in backticks; — when absent."""
     if value is None:
         return "—"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return f"`{value}`" if not isinstance(value, str) or value else "`''`"
-    if isinstance(value, int):
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    return f"{value:.4f}"
+    return f"`{value}`" if value != "" else "`''`"
 
 
 def fmt_param(value: Any) -> str:
@@ -244,8 +245,9 @@ def render_plots(
     names = declared_plots()
     if not names:
         return {}, None
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
+    # remove only what an earlier report wrote: --plots-dir may name a directory with other files
+    (out_dir / "index.html").unlink(missing_ok=True)
+    shutil.rmtree(out_dir / "vega", ignore_errors=True)
     revs = _revs(base, head)
     _dvc(["plots", "diff", *revs, "--targets", *names, "-o", str(out_dir)])
     shown = json.loads(_dvc(["plots", "diff", *revs, "--targets", *names, "--json"]))

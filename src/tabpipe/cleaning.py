@@ -371,6 +371,8 @@ def clean_table(
     """
     tidied = tidy(raw, data_cfg, clean_cfg)
     notes: list[str] = []
+    for column in tidied.report["numbers_from_text"]:
+        _note(notes, column, "numbers stored as text", "converted to numbers")
     chosen, why = decide_task(tidied.frame[tidied.target], task, clean_cfg.max_classes)
     notes.append(f"task: {chosen} ({why})")
 

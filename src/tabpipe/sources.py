@@ -235,6 +235,22 @@ def from_sklearn(name: str) -> pd.DataFrame:
     return frame
 
 
+def parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns mixing Python types (e.g. 12 and 'n/a' from a database) as text.
+
+    Parquet needs one type per column; clean turns text that holds numbers back into numbers.
+    """
+    out = frame
+    for column in frame.columns:
+        if frame[column].dtype != object:
+            continue
+        types = {type(v) for v in frame[column].dropna()}
+        if len(types) > 1:
+            out = out.copy() if out is frame else out
+            out[column] = frame[column].astype("string").astype("str")
+    return out
+
+
 def _required(data_cfg, *keys: str) -> None:
     missing = [k for k in keys if not getattr(data_cfg, k)]
     if missing:

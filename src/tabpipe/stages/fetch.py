@@ -12,6 +12,7 @@ def main() -> None:
     raw = sources.load(data_cfg, info)
     # Parquet needs text column names; a source may hand out integers (e.g. a header-less CSV)
     raw.columns = [str(c) for c in raw.columns]
+    raw = sources.parquet_safe(raw)
     io.write_parquet(raw, io.RAW)
     io.write_json({"rows": int(len(raw)), "columns": int(raw.shape[1])}, io.FETCH_REPORT)
     print(f"fetch: {data_cfg.source}: {len(raw)} rows x {raw.shape[1]} columns -> {io.RAW}")

@@ -123,4 +123,5 @@ def test_queued_sweep_runs_in_parallel_and_shows_in_exp_show(repo):
                 )
                 if c.get("C") in (0.01, 0.1, 1, 10) and auc is not None:
                     values.append((c["C"], auc))
-    assert sorted(c for c, _ in values) >= [0.01, 0.1, 1, 10]
+    # a set: other experiments (k3 has C=1.0) may repeat a value of the sweep
+    assert {0.01, 0.1, 1, 10} <= {c for c, _ in values}

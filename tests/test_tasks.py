@@ -150,3 +150,17 @@ def test_a_chosen_regressor_is_kept_and_refused_for_classification():
         for_task(ridge, "multiclass")
     classifier = LogisticRegression()
     assert for_task(classifier, "multiclass") == (classifier, None)
+
+
+def test_tabpipe_metrics_prints_per_class_values_flat(tmp_path, monkeypatch, capsys):
+    import json
+
+    from tabpipe import cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "metrics/evaluate").mkdir(parents=True)
+    values = {"f1_macro": 0.9, "per_class": {"cat": {"recall": 0.5}}}
+    (tmp_path / "metrics/evaluate/metrics.json").write_text(json.dumps({"test": values}))
+    assert cli.main(["metrics"]) == 0
+    out = capsys.readouterr().out
+    assert "f1_macro" in out and "per_class.cat.recall  0.5000" in out

@@ -31,8 +31,9 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 
 setup: $(VENV)/.synced ## create .venv from the lock file (uv.lock) if it is missing or stale
 
-run: setup ## run the pipeline on the default data and print the test metrics
+run: setup ## run the pipeline and print the test metrics (REFETCH=1: fetch the data again)
 	tabpipe config sync
+	$(if $(filter-out 0,$(REFETCH)),dvc repro --force --single-item fetch)
 	dvc repro
 	@tabpipe metrics
 

@@ -276,3 +276,182 @@ def test_fill_missing_and_drop_missing_rows(messy_churn, section):
     assert dropped.report["dropped_missing_rows"] == 2
     assert not dropped.frame.isna().any().any()
     assert np.isin(["c4", "c7"], dropped.frame["customer_id"]).sum() == 0
+
+
+# ------------------------------------------------------------- messy tables: one test each
+
+
+def messy(n: int = 40, **extra) -> pd.DataFrame:
+    """n distinct customers with a binary target and whatever columns a test adds."""
+    frame = pd.DataFrame(
+        {
+            "tenure": (np.arange(n) * 7 % 97 + 1).astype("int64"),  # distinct, not 1..n
+            "plan": ["basic", "pro"] * (n // 2) + ["basic"] * (n % 2),
+            "churn": (["Yes", "No", "No"] * n)[:n],
+        }
+    )
+    return frame.assign(**extra)
+
+
+def test_numbers_as_text_with_spaces_separators_and_currency_are_noted(section, clean_cfg):
+    raw = messy(4).assign(revenue=[" 1,234.50", "$12", "€ 3", "1 000"])
+    result = clean_table(raw, section("data", target="churn"), clean_cfg)
+    assert result.frame["revenue"].tolist() == [1234.5, 12.0, 3.0, 1000.0]
+    assert "column 'revenue': numbers stored as text: converted to numbers" in result.notes
+
+
+def test_labels_differing_in_case_or_spaces_become_one(section, clean_cfg):
+    raw = messy(4).assign(plan=["Pro", " pro", "Pro ", "basic"])
+    result = clean_table(raw, section("data", target="churn"), clean_cfg)
+    assert result.frame["plan"].tolist() == ["Pro", "Pro", "Pro", "basic"]  # commonest spelling
+
+
+def test_empty_and_constant_columns_are_dropped_with_a_note(section, clean_cfg):
+    raw = messy(extra_empty=[None] * 40, country=["NZ"] * 40)
+    result = clean_table(raw, section("data", target="churn"), clean_cfg)
+    assert "extra_empty" not in result.frame.columns and "country" not in result.frame.columns
+    assert result.report["dropped_columns"] == {
+        "extra_empty": "empty (no values)",
+        "country": "constant (every row is 'NZ')",
+    }
+    assert "column 'extra_empty': empty (no values): dropped" in result.notes
+    assert "column 'country': constant (every row is 'NZ'): dropped" in result.notes
+
+
+def test_empty_and_constant_columns_are_kept_when_switched_off(section):
+    raw = messy(extra_empty=[None] * 40, country=["NZ"] * 40)
+    cfg = section("clean", drop_empty_columns=False, drop_constant_columns=False)
+    result = clean_table(raw, section("data", target="churn"), cfg)
+    assert {"extra_empty", "country"} <= set(result.frame.columns)
+
+
+def test_id_like_columns_are_kept_out_of_the_features_with_a_note(section, clean_cfg):
+    raw = messy(customer=[f"C-{i:04d}" for i in range(40)], row=list(range(1, 41)))
+    result = clean_table(raw, section("data", target="churn"), clean_cfg)
+    assert result.columns["id_columns"] == ["customer", "row"]
+    assert "customer" not in result.columns["categorical"]
+    assert "row" not in result.columns["numeric"]
+    assert result.report["id_columns_detected"] == {
+        "customer": "text unique in every row",
+        "row": "row numbers (consecutive integers, one per row)",
+    }
+    assert any(n.startswith("column 'customer': ID-like, text unique") for n in result.notes)
+    assert "customer" in result.frame.columns  # kept in the table, out of the features
+
+
+def test_unique_measurements_are_not_ids(section, clean_cfg):
+    rng = np.random.default_rng(1)
+    raw = messy(weight=rng.uniform(50, 90, 40), code=rng.permutation(1000)[:40])
+    result = clean_table(raw, section("data", target="churn"), clean_cfg)
+    assert {"weight", "code"} <= set(result.columns["numeric"])
+
+
+def test_high_cardinality_categoricals_are_noted_and_rare_levels_grouped(section, clean_cfg):
+    from tabpipe.features import build_transformer
+
+    levels = [f"city{i}" for i in range(30)] * 2 + ["big"] * 40  # 31 levels, one common
+    raw = messy(100, city=levels)
+    cfg = section("clean", high_cardinality=20)
+    result = clean_table(raw, section("data", target="churn"), cfg)
+    assert result.report["high_cardinality"] == {"city": 31}
+    assert any(n.startswith("column 'city': high cardinality (31 levels)") for n in result.notes)
+    transformer = build_transformer(
+        section("featurize", min_category_frequency=10), ["tenure"], ["plan", "city"]
+    )
+    out = transformer.fit_transform(result.frame.drop(columns=["churn"]), result.frame["churn"])
+    city = [c for c in out.columns if c.startswith("city")]
+    assert sorted(city) == ["city_big", "city_infrequent_sklearn"]  # 30 rare levels -> one
+
+
+def test_missing_values_in_numeric_and_categorical_columns_are_imputed_later(section, clean_cfg):
+    from tabpipe.features import build_transformer
+
+    raw = messy().astype({"tenure": "float64"})
+    raw.loc[[1, 2], "tenure"] = np.nan
+    raw.loc[[3], "plan"] = None
+    result = clean_table(raw, section("data", target="churn"), clean_cfg)
+    assert result.report["missing_values"] == {"tenure": 2, "plan": 1}
+    transformer = build_transformer(section("featurize"), ["tenure"], ["plan"])
+    out = transformer.fit_transform(result.frame.drop(columns=["churn"]), result.frame["churn"])
+    assert not out.isna().any().any()
+
+
+def test_duplicate_rows_and_rows_without_target_are_dropped_with_a_note(section, clean_cfg):
+    raw = messy()
+    raw = pd.concat([raw, raw.iloc[[0, 1, 2]]], ignore_index=True)
+    raw.loc[5, "churn"] = None
+    result = clean_table(raw, section("data", target="churn"), clean_cfg)
+    assert result.report["dropped_duplicates"] == 3
+    assert result.report["dropped_missing_target"] == 1
+    assert "table: duplicate rows: 3 dropped" in result.notes
+    assert "column 'churn': missing target: 1 rows without a value dropped" in result.notes
+
+
+# ---------------------------------------------------------------------------- tasks
+
+
+@pytest.mark.parametrize(
+    ("target", "expected", "why"),
+    [
+        (["a", "b"] * 20, "binary", "target 'y' has two values"),
+        (["a", "b", "c", "d"] * 10, "multiclass", "target 'y' is text with 4 labels"),
+        ([4, 6, 8, 6] * 10, "multiclass", "target 'y' holds 3 whole numbers"),
+        (list(np.linspace(0, 100, 40)), "regression", "target 'y' is numeric with 40"),
+        ([f"${v:,}" for v in range(1000, 41000, 1000)], "regression", "target 'y' is numeric"),
+    ],
+)
+def test_auto_decides_the_task_and_says_why(section, clean_cfg, target, expected, why):
+    raw = pd.DataFrame({"x": np.arange(40.0), "y": target})
+    result = clean_table(raw, section("data", target="y"), clean_cfg)
+    assert result.columns["task"] == expected
+    assert result.notes[0].startswith(f"task: {expected} ({why}")
+
+
+def test_regression_target_written_as_currency_becomes_numbers(section, clean_cfg):
+    prices = [f"${v:,}" for v in range(1000, 41000, 1000)]  # "$1,000" ... "$40,000"
+    raw = pd.DataFrame({"x": np.arange(40.0), "price": prices})
+    result = clean_table(raw, section("data", target="price"), clean_cfg)
+    assert result.frame["price"].dtype == "float64"
+    assert result.frame["price"].iloc[-1] == 40000.0
+
+
+def test_multiclass_keeps_text_labels_and_lists_the_classes(section, clean_cfg):
+    raw = pd.DataFrame(
+        {
+            "x": np.arange(9.0),
+            "y": [" Cat", "dog", "bird", "cat", "Dog", "bird", "cat", "dog", "bird"],
+        }
+    )
+    result = clean_table(raw, section("data", target="y"), clean_cfg)
+    assert result.columns["classes"] == ["bird", "cat", "dog"]
+    assert sorted(result.frame["y"].unique()) == ["bird", "cat", "dog"]
+
+
+@pytest.mark.parametrize(
+    ("task", "target", "message"),
+    [
+        ("binary", ["a", "b", "c"] * 4, r"target 'y' has 3 classes; task=binary needs exactly two"),
+        ("multiclass", ["a", "b"] * 6, r"target 'y' has 2 classes; task=multiclass needs three"),
+        ("regression", ["low", "high"] * 6, r"target 'y' is not numeric \(e\.g\. 'low'\)"),
+    ],
+)
+def test_a_task_that_does_not_fit_the_target_is_named(section, clean_cfg, task, target, message):
+    raw = pd.DataFrame({"x": np.arange(12.0), "y": target})
+    with pytest.raises(PipelineError, match=message):
+        clean_table(raw, section("data", target="y"), clean_cfg, task)
+
+
+@pytest.mark.parametrize(
+    ("labels", "setting", "positive"),
+    [
+        (["Yes", "No", "No"], "yes", "Yes"),  # the setting's case does not matter
+        (["yes", "no", "no"], "Yes", "yes"),
+        (["good", "bad", "good"], None, "bad"),  # default: the minority class
+        (["good", "bad", "good"], "good", "good"),
+    ],
+)
+def test_binary_string_labels_and_the_positive_label(section, clean_cfg, labels, setting, positive):
+    raw = pd.DataFrame({"x": np.arange(12.0), "y": labels * 4})
+    result = clean_table(raw, section("data", target="y", positive_label=setting), clean_cfg)
+    assert result.columns["positive_label"] == positive
+    assert result.frame["y"].tolist() == [int(v == positive) for v in labels * 4]

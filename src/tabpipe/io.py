@@ -27,6 +27,9 @@ MODEL = Path("models/model.joblib")
 
 FETCH_REPORT = Path("metrics/fetch.json")
 CLEAN_REPORT = Path("metrics/clean.json")
+VALIDATION_REPORT = Path("metrics/validation.json")
+INFERRED_SCHEMA = Path("metrics/schema.yaml")  # the schema clean inferred from this run's table
+SCHEMAS_DIR = Path("schemas")  # user-reviewed schemas (data.schema); a dependency of clean
 SPLIT_REPORT = Path("metrics/split.json")
 BALANCE_REPORT = Path("metrics/balance.json")
 TRAIN_LIVE_DIR = Path("metrics/train")
@@ -81,6 +84,10 @@ def read_parquet(path: Path, columns: list[str] | None = None):
 
 def write_json(data: Any, path: Path) -> Path:
     text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    return _write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_text(text: str, path: Path) -> Path:
     return _write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 

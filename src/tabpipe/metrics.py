@@ -1,4 +1,9 @@
-"""Binary classification metrics and the choice of the decision threshold."""
+"""Test metrics per task, the choice of the binary decision threshold, permutation importance.
+
+binary: ranking and probability metrics plus label metrics at the threshold chosen on the
+validation split. multiclass: macro and weighted F1, per-class precision and recall, macro
+one-vs-rest ROC-AUC, log loss (no threshold). regression: MAE, RMSE, R², MAPE.
+"""
 
 from __future__ import annotations
 
@@ -59,8 +64,75 @@ def binary_metrics(y_true, scores, threshold: float) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in values.items()}
 
 
-def permutation_importance_table(pipeline, rows, y_true, repeats: int, seed: int) -> list[dict]:
-    """Mean drop in ROC-AUC when each input column is shuffled, largest first.
+def multiclass_metrics(y_true, proba, classes) -> dict:
+    """Label and probability metrics for three or more classes; `proba` columns follow `classes`."""
+    from sklearn import metrics as m
+
+    y_true = np.asarray(y_true).astype(str)
+    classes = [str(c) for c in classes]
+    proba = np.asarray(proba, dtype="float64")
+    predicted = np.asarray(classes)[proba.argmax(axis=1)]
+    present = sorted(set(y_true))
+    values = {
+        "accuracy": m.accuracy_score(y_true, predicted),
+        "balanced_accuracy": m.balanced_accuracy_score(y_true, predicted),
+        "f1_macro": m.f1_score(y_true, predicted, average="macro", zero_division=0),
+        "f1_weighted": m.f1_score(y_true, predicted, average="weighted", zero_division=0),
+        "log_loss": m.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=classes),
+    }
+    if len(present) == len(classes):  # one-vs-rest AUC needs every class in the split
+        values["roc_auc_ovr_macro"] = m.roc_auc_score(
+            y_true, proba, multi_class="ovr", average="macro", labels=classes
+        )
+    out = {k: round(float(v), 6) for k, v in values.items()}
+    precision, recall, f1, support = m.precision_recall_fscore_support(
+        y_true, predicted, labels=classes, zero_division=0
+    )
+    out["per_class"] = {
+        label: {
+            "precision": round(float(p), 6),
+            "recall": round(float(r), 6),
+            "f1": round(float(f), 6),
+            "support": int(n),
+        }
+        for label, p, r, f, n in zip(classes, precision, recall, f1, support, strict=True)
+    }
+    return out
+
+
+def regression_metrics(y_true, predicted) -> dict:
+    """MAE, RMSE, R² and MAPE (MAPE is left out when a true value is 0: it is undefined)."""
+    from sklearn import metrics as m
+
+    y_true = np.asarray(y_true, dtype="float64")
+    predicted = np.asarray(predicted, dtype="float64")
+    values = {
+        "mae": m.mean_absolute_error(y_true, predicted),
+        "rmse": m.root_mean_squared_error(y_true, predicted),
+        "r2": m.r2_score(y_true, predicted),
+    }
+    if not (y_true == 0).any():
+        values["mape"] = m.mean_absolute_percentage_error(y_true, predicted)
+    return {k: round(float(v), 6) for k, v in values.items()}
+
+
+def scorer_for(task: str, classes=None):
+    """What permutation importance measures the drop of: higher is better."""
+    from sklearn import metrics as m
+
+    if task == "regression":
+        return "R²", lambda model, X, y: m.r2_score(y, model.predict(X))
+    if task == "multiclass":
+        return "macro one-vs-rest ROC-AUC", lambda model, X, y: m.roc_auc_score(
+            y, model.predict_proba(X), multi_class="ovr", average="macro", labels=list(classes)
+        )
+    return "ROC-AUC", lambda model, X, y: m.roc_auc_score(y, model.predict_proba(X)[:, 1])
+
+
+def permutation_importance_table(
+    pipeline, rows, y_true, repeats: int, seed: int, scorer=None
+) -> list[dict]:
+    """Mean drop in the score (default: ROC-AUC) when each input column is shuffled, largest first.
 
     The same quantity as scikit-learn's `permutation_importance` on the whole pipeline, but
     the rows are encoded once: every step before the model works row by row, so shuffling an
@@ -68,8 +140,9 @@ def permutation_importance_table(pipeline, rows, y_true, repeats: int, seed: int
     That makes it one encoding per column instead of one per column and repeat (about 5x faster).
     """
     import pandas as pd
-    from sklearn.metrics import roc_auc_score
 
+    if scorer is None:
+        scorer = scorer_for("binary")[1]
     features, model = pipeline[:-1], pipeline[-1]
     y_true = np.asarray(y_true)
     encoded_frame = features.transform(rows)
@@ -78,7 +151,7 @@ def permutation_importance_table(pipeline, rows, y_true, repeats: int, seed: int
 
     def score(matrix: np.ndarray) -> float:
         frame = matrix if names is None else pd.DataFrame(matrix, columns=names)
-        return roc_auc_score(y_true, model.predict_proba(frame)[:, 1])
+        return scorer(model, frame, y_true)
 
     baseline = score(encoded)
     rng = np.random.default_rng(seed)

@@ -27,12 +27,26 @@ def stratified_assignment(y: pd.Series, test_size: float, val_size: float, seed:
     return assignment
 
 
+def strata(y: pd.Series, task: str, bins: int = 10) -> pd.Series:
+    """What the split stratifies on: the class, or for regression the target's decile."""
+    if task != "regression":
+        return y
+    ranks = y.rank(method="first")  # ties broken by order, so every bin gets rows
+    return pd.qcut(ranks, q=min(bins, max(len(y) // 5, 1)), labels=False)
+
+
 def split_table(
-    frame: pd.DataFrame, target: str, test_size: float, val_size: float, seed: int
+    frame: pd.DataFrame,
+    target: str,
+    test_size: float,
+    val_size: float,
+    seed: int,
+    task: str = "binary",
 ) -> dict[str, pd.DataFrame]:
     """Cut `frame` into train, val and test; sizes are shares of all rows, stratified on target.
 
-    Rows keep their original order within each part.
+    Classification stratifies on the class; regression on deciles of the target, so every
+    part sees the whole range of values. Rows keep their original order within each part.
     """
     if not (0 < test_size < 1 and 0 < val_size < 1 and test_size + val_size < 1):
         raise PipelineError(
@@ -40,14 +54,15 @@ def split_table(
             "and leave rows for training",
             fix="e.g. -S split.test_size=0.2 -S split.val_size=0.2",
         )
-    counts = frame[target].value_counts()
-    if int(counts.min()) < 3:
+    groups = strata(frame[target], task)
+    counts = groups.value_counts()
+    if task != "regression" and int(counts.min()) < 3:
         raise PipelineError(
             f"target '{target}' class {str(counts.idxmin())!r} has {int(counts.min())} rows; "
             "train, val and test each need at least one",
             fix="add rows of that class or choose another target",
         )
-    assignment = stratified_assignment(frame[target], test_size, val_size, seed)
+    assignment = stratified_assignment(groups, test_size, val_size, seed)
     return {
         name: frame[assignment == name].reset_index(drop=True) for name in ("train", "val", "test")
     }

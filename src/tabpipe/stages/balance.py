@@ -13,7 +13,17 @@ def main() -> None:
     train_path = io.split_path("train")
     train = io.read_parquet(train_path)
     features = columns["numeric"] + columns["categorical"]
-    target = columns["target"]
+    target, task = columns["target"], columns.get("task", "binary")
+    if task == "regression":
+        # there are no classes to balance: the training rows pass through unchanged
+        io.write_parquet(train[features + [target]], io.BALANCED_TRAIN)
+        note = "regression task: nothing to balance, training rows passed through unchanged"
+        io.write_json(
+            {"task": task, "resampler": "none", "rows": int(len(train)), "note": note},
+            io.BALANCE_REPORT,
+        )
+        print(f"balance: {note}")
+        return
     sampler = instantiate_checked("balance", sampler_cfg)  # None for balance=none
     try:
         result = resample(train[features], train[target], sampler, columns["categorical"])
@@ -22,10 +32,8 @@ def main() -> None:
     balanced = result.X.assign(**{target: result.y.to_numpy()})
     io.write_parquet(balanced, io.BALANCED_TRAIN)
     io.write_json(result.report, io.BALANCE_REPORT)
-    print(
-        f"balance: {result.report['resampler']} "
-        f"{result.report['before']} -> {result.report['after']}"
-    )
+    report = result.report
+    print(f"balance: {report['resampler']} {report['before']} -> {report['after']}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ def main() -> None:
     cfg = load_section("featurize")
     columns = io.read_json(io.COLUMNS)
     target = columns["target"]
-    transformer = build_transformer(cfg, columns["numeric"], columns["categorical"], cfg.seed)
+    task = columns.get("task", "binary")
+    transformer = build_transformer(cfg, columns["numeric"], columns["categorical"], cfg.seed, task)
     train = io.read_parquet(io.BALANCED_TRAIN)
     transformer.fit(train.drop(columns=[target]), train[target])
     io.save_model(transformer, io.TRANSFORMER)

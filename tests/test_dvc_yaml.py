@@ -40,7 +40,7 @@ def has_code(path: Path) -> bool:
 
 
 def import_closure(module: str) -> set[str]:
-    """`module`, what it imports from tabpipe, recursively, and packages whose __init__ runs code."""
+    """`module`, its tabpipe imports (recursively) and packages whose __init__ runs code."""
     seen, todo = set(), [module]
     while todo:
         current = todo.pop()

@@ -116,3 +116,15 @@ def test_the_command_prints_one_line_and_exit_status_1_on_bad_input(trained_proj
     assert result.stderr.strip().splitlines() == [
         f"error: [predict] {missing} does not exist. Fix: give the path of a CSV or Parquet file"
     ]
+
+
+def test_a_chunk_with_every_row_rejected_still_gives_a_valid_file(scorer, test_rows, tmp_path):
+    rows = test_rows.head(12).drop(columns=["churn"]).astype({"tenure": "str"})
+    rows.loc[:3, "tenure"] = "unknown"  # the whole first chunk of 4
+    source, out = tmp_path / "rows.parquet", tmp_path / "scores.parquet"
+    rows.to_parquet(source, index=False)
+    summary = predict_file(source, out, scorer, chunk_rows=4)
+    assert (summary.scored, summary.rejected) == (8, 4)
+    scores = pd.read_parquet(out)
+    assert scores["rownames"].tolist() == rows["rownames"].tolist()[4:]
+    assert scores["probability"].between(0, 1).all()

@@ -56,9 +56,9 @@ def _promote(args: argparse.Namespace) -> int:
     from tabpipe.model_card import write_card
 
     version = registry.promote(Path("."))
-    print(f"model card: {write_card()}")
     if not args.no_onnx:
         _export_onnx(args)
+    print(f"model card: {write_card()}")
     print(f"promoted {version}: `gto show` lists it; `make serve` serves {io.MODEL}")
     return 0
 

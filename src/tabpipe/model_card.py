@@ -132,7 +132,11 @@ def render(info: dict[str, Any]) -> str:
                 ("Model file", f"`{model['path']}` (skops; load with `tabpipe.io.load_model`)"),
                 ("Model md5", _value(model.get("md5"))),
                 ("Estimator", _value(model.get("estimator"))),
-                ("Git commit", _value((model.get("commit") or "")[:12] or None)),
+                ("Git commit (HEAD)", _value((model.get("commit") or "")[:12] or None)),
+                (
+                    "Model file is HEAD's (dvc.lock)",
+                    "yes" if model.get("matches_dvc_lock") else "no",
+                ),
                 ("Registry", f"version {version}, stages: {stages}" if version else "unregistered"),
                 ("ONNX export", "`models/model.onnx`" if info.get("onnx") else "not exported"),
             ],

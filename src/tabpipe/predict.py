@@ -273,7 +273,11 @@ class Scorer:
         out = ids.copy()
         if len(classes) == 2 and self.threshold is not None:
             positive = classes.index(1) if 1 in classes else 1
-            probability = self.pipeline.predict_proba(features)[:, positive]
+            probability = (  # scikit-learn refuses zero rows
+                self.pipeline.predict_proba(features)[:, positive]
+                if len(features)
+                else np.zeros(0, dtype="float64")
+            )
             out["probability"] = probability
             out["label"] = np.where(
                 probability >= self.threshold,
@@ -281,12 +285,16 @@ class Scorer:
                 str(self.schema.negative_label),
             )
         elif classes:
-            probabilities = self.pipeline.predict_proba(features)
+            probabilities = (
+                self.pipeline.predict_proba(features)
+                if len(features)
+                else np.zeros((0, len(classes)), dtype="float64")
+            )
             for i, name in enumerate(classes):
                 out[f"probability_{name}"] = probabilities[:, i]
             out["label"] = np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)]
         else:
-            out["prediction"] = self.pipeline.predict(features)
+            out["prediction"] = self.pipeline.predict(features) if len(features) else np.zeros(0)
         return out
 
 

@@ -15,8 +15,10 @@ BASE ?= main
 WORKFLOWS := $(wildcard .github/workflows/*.yaml)
 # Stage commands run `python`: it must be the project's (see README, "Why the venv on PATH").
 export PATH := $(BIN):$(PATH)
+PORT ?= 8000
 
-.PHONY: help setup run params adopt check-params test test-fast lint format report benchmark clean-venv
+.PHONY: help setup run params adopt check-params test test-fast lint format report benchmark \
+	clean-venv promote predict serve export benchmark-serving
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -70,6 +72,23 @@ report: setup ## write report.md: metrics, params, stages that reran and plots v
 
 benchmark: setup ## time cold, no-op and model-change runs (writes benchmarks/results/speed.json)
 	python benchmarks/pipeline_speed.py
+
+promote: setup ## quality gate, then register the model and assign it to prod (GTO Git tags)
+	tabpipe promote
+
+predict: setup ## score a CSV or Parquet file of raw rows: make predict IN=rows.csv OUT=scores.csv
+	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make predict IN=path OUT=path" >&2; exit 2; }
+	tabpipe predict "$(IN)" "$(OUT)"
+
+serve: setup ## serve the model over HTTP on 127.0.0.1:PORT (default 8000; docs at /docs)
+	tabpipe serve --host 127.0.0.1 --port $(PORT)
+
+export: setup ## write models/model.onnx (checked against scikit-learn) and models/model_card.md
+	tabpipe export-onnx
+	tabpipe model-card
+
+benchmark-serving: setup ## HTTP latency and throughput, 1M-row batch scoring (results/serving.json)
+	python benchmarks/serving.py
 
 clean-venv: ## remove .venv (make setup recreates it from uv.lock)
 	rm -rf $(VENV) .tools

@@ -81,3 +81,11 @@ def imbalanced() -> tuple[pd.DataFrame, pd.Series]:
     X.loc[3, "charges"] = np.nan
     y = pd.Series([0] * n0 + [1] * n1, name="churn")
     return X, y
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory) -> Path:
+    """A project trained with the default config (data/, models/, metrics/), built once."""
+    from tests.trained_project import build_project
+
+    return build_project(tmp_path_factory.mktemp("trained"))

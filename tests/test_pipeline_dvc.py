@@ -13,10 +13,10 @@ import shutil
 import time
 from pathlib import Path
 
-import joblib
 import pytest
 import yaml
 
+from tabpipe.io import load_model
 from tests.dvc_repo import PROJECT, STAGES, affected_stages, copy_project, run
 
 pytestmark = pytest.mark.slow
@@ -61,12 +61,12 @@ def reset(repo: Path) -> None:
 
 def test_model_override_reruns_train_and_evaluate_and_changes_the_model(repo):
     reset(repo)
-    before = joblib.load(repo / "models/model.joblib")
+    before = load_model(repo / "models/model.skops")
     assert before.named_steps["model"].C == 1.0
     result = run(["dvc", "exp", "run", "-n", "c-03", "-S", "model.C=0.3"], repo)
     assert affected_stages(result.stdout) == ["train", "evaluate"]
     assert yaml.safe_load((repo / "params.yaml").read_text())["model"]["C"] == 0.3
-    after = joblib.load(repo / "models/model.joblib")
+    after = load_model(repo / "models/model.skops")
     assert after.named_steps["model"].C == 0.3  # the stage trained with the -S value
     assert not (after.named_steps["model"].coef_ == before.named_steps["model"].coef_).all()
 
@@ -81,7 +81,7 @@ def test_group_override_picks_another_model(repo):
     reset(repo)
     result = run(["dvc", "exp", "run", "-n", "rf", "-S", "model=random_forest"], repo)
     assert affected_stages(result.stdout) == ["train", "evaluate"]
-    model = joblib.load(repo / "models/model.joblib").named_steps["model"]
+    model = load_model(repo / "models/model.skops").named_steps["model"]
     assert type(model).__name__ == "RandomForestClassifier"
 
 

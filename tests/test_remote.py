@@ -16,9 +16,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-import joblib
 import pytest
 
+from tabpipe.io import load_model
 from tests.dvc_repo import VENV_BIN, affected_stages, copy_project, run
 
 pytestmark = pytest.mark.slow
@@ -125,10 +125,10 @@ def test_push_then_a_fresh_clone_pulls_everything_and_reruns_nothing(s3, team):
     assert any(k.startswith("store/runs/") for k in keys)  # the run cache travelled too
 
     bob = clone(team["origin"], team["root"] / "bob")
-    assert not (bob / "models/model.joblib").exists()
+    assert not (bob / "models/model.skops").exists()
     pulled = run(["tabpipe", "ci", "pull"], bob).stdout  # `dvc pull --run-cache`
     assert pulled.startswith("pulled data, outputs and the run cache from 'storage'")
-    assert (bob / "models/model.joblib").exists()
+    assert (bob / "models/model.skops").exists()
     assert "Data and pipelines are up to date." in run(["dvc", "status"], bob).stdout
     repro = run(["dvc", "repro"], bob)
     assert affected_stages(repro.stdout) == []
@@ -153,7 +153,7 @@ def test_an_experiment_travels_through_git_and_the_s3_remote(s3, team):
     assert params(shown, "c-03")["model"]["C"] == 0.3
     # the experiment's outputs came from the S3 remote: applying it needs no rerun
     run(["dvc", "exp", "apply", "c-03"], carol)
-    model = joblib.load(carol / "models/model.joblib").named_steps["model"]
+    model = load_model(carol / "models/model.skops").named_steps["model"]
     assert model.C == 0.3
     assert affected_stages(run(["dvc", "repro"], carol).stdout) == []
 

@@ -47,7 +47,7 @@ def test_a_stale_lock_fails_with_the_stages_and_the_fix(history):
     lines = check.stderr.strip().splitlines()
     assert len(lines) == 1, check.stderr
     assert (
-        "out of date: train (params model.C 1.0 -> 0.3); evaluate (deps models/model.joblib"
+        "out of date: train (params model.C 1.0 -> 0.3); evaluate (deps models/model.skops"
         in lines[0]
     )
     assert lines[0].endswith("Fix: run `make run`, then commit dvc.lock and metrics/")

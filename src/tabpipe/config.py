@@ -76,12 +76,27 @@ class EvaluateConfig:
     seed: int = 42
 
 
+@dataclass
+class GateConfig:
+    higher_is_better: bool = True
+    limit: float | None = None
+    tolerance: float = 0.0
+
+
+@dataclass
+class RegistryConfig:
+    artifact: str = "???"
+    stage: str = "prod"
+    gates: dict[str, GateConfig] = field(default_factory=dict)
+
+
 SCHEMAS: dict[str, type] = {
     "data": DataConfig,
     "clean": CleanConfig,
     "split": SplitConfig,
     "featurize": FeaturizeConfig,
     "evaluate": EvaluateConfig,
+    "registry": RegistryConfig,
 }
 
 

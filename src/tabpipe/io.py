@@ -34,6 +34,10 @@ EVALUATE_LIVE_DIR = Path("metrics/evaluate")
 
 SPLITS = ("train", "val", "test")
 
+# Monitoring and retraining (not pipeline stages: see README, "Watching the model")
+BATCHES_DIR = Path("data/batches")  # new batches to monitor (simulate-batch writes here)
+MONITOR_DIR = Path("reports/monitor")  # <batch>.json and <batch>.html
+
 
 def split_path(split: str) -> Path:
     return SPLIT_DIR / f"{split}.parquet"
@@ -82,6 +86,37 @@ def read_parquet(path: Path, columns: list[str] | None = None):
 def write_json(data: Any, path: Path) -> Path:
     text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
     return _write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_text(text: str, path: Path) -> Path:
+    return _write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def read_table(path: Path):
+    """A CSV or Parquet file of rows (by its suffix), with a one-line error when unreadable."""
+    import pandas as pd
+
+    from tabpipe.errors import PipelineError
+
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path} does not exist", fix="give the path of a CSV or Parquet file")
+    suffixes = [s.lower() for s in path.suffixes]
+    if path.stat().st_size == 0:
+        raise PipelineError(f"{path}: the file is empty (0 bytes)", fix="check the file")
+    try:
+        if ".parquet" in suffixes or ".pq" in suffixes:
+            return pd.read_parquet(path, engine="pyarrow")
+        if ".csv" in suffixes:
+            return pd.read_csv(path)
+    except Exception as err:  # pyarrow and the CSV parser raise many kinds
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PipelineError(
+            f"{path} is not readable: {reason.rstrip('.')}", fix="check the file"
+        ) from None
+    raise PipelineError(
+        f"{path}: unknown file type '{path.suffix}'", fix="use a .csv or .parquet file"
+    )
 
 
 def read_json(path: Path) -> Any:

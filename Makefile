@@ -13,7 +13,8 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 # Stage commands run `python`: it must be the project's (see README, "Why the venv on PATH").
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup run params adopt check-params test test-fast lint format benchmark clean-venv
+.PHONY: help setup run params adopt check-params test test-fast lint format benchmark clean-venv \
+	monitor simulate retrain
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -59,6 +60,18 @@ format: setup ## format the code with ruff
 
 benchmark: setup ## time cold, no-op and model-change runs (writes benchmarks/results/speed.json)
 	python benchmarks/pipeline_speed.py
+
+monitor: setup ## drift and performance report of BATCH=path [REFERENCE=path] (tabpipe monitor)
+	@test -n "$(BATCH)" || { echo "usage: make monitor BATCH=path [REFERENCE=path]"; exit 2; }
+	tabpipe monitor --batch "$(BATCH)" $(if $(REFERENCE),--reference "$(REFERENCE)")
+
+simulate: setup ## write the four simulated batches (SEED=0) to data/batches/
+	for kind in unchanged shift category churn; do \
+	  tabpipe simulate-batch --kind $$kind --seed $(or $(SEED),0); done
+
+retrain: setup ## add the labelled batch NEW=path, rerun as an experiment, promote if it passes
+	@test -n "$(NEW)" || { echo "usage: make retrain NEW=path"; exit 2; }
+	tabpipe retrain --new "$(NEW)"
 
 clean-venv: ## remove .venv (make setup recreates it from uv.lock)
 	rm -rf $(VENV) .tools

@@ -121,11 +121,32 @@ def _simulate_batch(args: argparse.Namespace) -> int:
     batch = as_raw(batch, columns, raw_columns)
     out = Path(args.out) if args.out else io.BATCHES_DIR / f"{args.kind}-seed{args.seed}.parquet"
     if out.suffix.lower() == ".csv":
-        io.write_text(batch.to_csv(index=False), out)
+        with io.atomic_path(out) as tmp:
+            batch.to_csv(tmp, index=False)
     else:
         io.write_parquet(batch, out)
     print(f"simulate-batch: {args.kind}, {len(batch)} rows from {io.split_path('test')} -> {out}")
     return 0
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tabpipe.retrain import retrain
+
+    try:
+        outcome = retrain(Path(args.new))
+    except PipelineError as err:
+        print(f"error: [retrain] {err}", file=sys.stderr)
+        return EXIT_ERROR
+    if outcome.promoted:
+        print(f"retrain: {outcome.reason} (experiment {outcome.experiment})")
+        return EXIT_OK
+    print(
+        f"retrain: production kept: {outcome.reason}. The run stays as experiment "
+        f"{outcome.experiment} (`dvc exp show`); the batch was not added"
+    )
+    return EXIT_ALERT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--rows", type=int, help="default: monitor.simulate.rows")
     simulate.add_argument("--out", help="default: data/batches/<kind>-seed<seed>.parquet")
     simulate.set_defaults(func=_simulate_batch)
+
+    retrain = sub.add_parser(
+        "retrain",
+        help="add a labelled batch, rerun as a DVC experiment, promote only through the gate; "
+        "exit 0 promoted, 1 refused, 2 error",
+    )
+    retrain.add_argument("--new", required=True, help="labelled CSV or Parquet batch")
+    retrain.set_defaults(func=_retrain)
     return parser
 
 

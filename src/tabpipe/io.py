@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 PARAMS = Path("params.yaml")
+# Not written by pipeline stages: new batches to monitor, monitor reports (see README)
+BATCHES_DIR = Path("data/batches")
+MONITOR_DIR = Path("reports/monitor")
 
 RAW = Path("data/raw/data.parquet")
+INCOMING_DIR = Path("data/incoming")  # labelled batches fetch appends (each DVC-tracked)
 CLEAN = Path("data/clean/data.parquet")
 COLUMNS = Path("data/clean/columns.json")
 SPLIT_DIR = Path("data/split")
@@ -33,10 +37,6 @@ TRAIN_LIVE_DIR = Path("metrics/train")
 EVALUATE_LIVE_DIR = Path("metrics/evaluate")
 
 SPLITS = ("train", "val", "test")
-
-# Monitoring and retraining (not pipeline stages: see README, "Watching the model")
-BATCHES_DIR = Path("data/batches")  # new batches to monitor (simulate-batch writes here)
-MONITOR_DIR = Path("reports/monitor")  # <batch>.json and <batch>.html
 
 
 def split_path(split: str) -> Path:
@@ -83,15 +83,6 @@ def read_parquet(path: Path, columns: list[str] | None = None):
     return pd.read_parquet(path, engine="pyarrow", columns=columns)
 
 
-def write_json(data: Any, path: Path) -> Path:
-    text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
-    return _write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def write_text(text: str, path: Path) -> Path:
-    return _write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
 def read_table(path: Path):
     """A CSV or Parquet file of rows (by its suffix), with a one-line error when unreadable."""
     import pandas as pd
@@ -117,6 +108,11 @@ def read_table(path: Path):
     raise PipelineError(
         f"{path}: unknown file type '{path.suffix}'", fix="use a .csv or .parquet file"
     )
+
+
+def write_json(data: Any, path: Path) -> Path:
+    text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    return _write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def read_json(path: Path) -> Any:

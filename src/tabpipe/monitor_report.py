@@ -28,7 +28,8 @@ def report_paths(out_dir: Path, batch: Path) -> tuple[Path, Path]:
 def write_reports(report: dict[str, Any], json_path: Path, html_path: Path) -> None:
     page = render_html(report)  # render before writing anything
     io.write_json(report, json_path)
-    io.write_text(page, html_path)
+    with io.atomic_path(html_path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
 
 
 def _num(value: Any, spec: str = ".3f") -> str:

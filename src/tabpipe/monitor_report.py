@@ -51,6 +51,7 @@ def distribution_svg(result: dict[str, Any], width: int = 620) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'role="img" aria-label="distribution of {escape(result["column"])}">',
+        '<rect width="100%" height="100%" fill="#fff"/>',  # readable on dark pages too
         f'<rect x="{label_w}" y="4" width="10" height="10" fill="{REFERENCE_COLOUR}"/>'
         f'<text x="{label_w + 14}" y="13" font-size="11">reference</text>'
         f'<rect x="{label_w + 90}" y="4" width="10" height="10" fill="{BATCH_COLOUR}"/>'
@@ -119,10 +120,14 @@ def _performance(perf: dict[str, Any] | None) -> str:
         f"<td>{_num(ref.get(name), '.4f')}</td><td>{_num(value, '.4f')}</td></tr>"
         for name, value in perf["batch"].items()
     )
-    drop = f", worse by {perf['drop']:.4f}" if "drop" in perf else ""
+    metric = perf["metric"]
+    change = ""
+    if metric in ref:
+        change = f": {perf['batch'][metric] - ref[metric]:+.4f} against the test split"
     return (
-        f"<p>{_status(perf['status'])} {escape(perf['metric'])} on "
-        f"{perf['rows']} labelled rows{drop} {escape(perf.get('note', ''))}</p>"
+        f"<p>{_status(perf['status'])} {escape(metric)} on {perf['rows']} labelled rows"
+        f"{change} (alert when worse by more than {perf.get('max_drop', '')}). "
+        f"{escape(perf.get('note', ''))}</p>"
         "<table><tr><th>metric</th><th>test split</th><th>batch</th></tr>"
         f"{rows}</table>"
     )
@@ -175,7 +180,7 @@ model <code>{escape(report.get("model", ""))}</code>.</p>
 {f"<h2>Warnings</h2><ul>{warns}</ul>" if warns else ""}
 <h2>Performance</h2>
 {_performance(report.get("performance"))}
-<h2>Drift, sorted by severity and PSI</h2>
+<h2>Drift: the model's score, the target, then the features by severity and PSI</h2>
 <p>A column drifts when PSI ≥ {settings["psi_alert"]} and its test's p-value is below
 {settings["p_value"]} / {settings["tests"]} tests = {_num(settings["p_value_corrected"], "p")}
 (Bonferroni); warn at PSI ≥ {settings["psi_warn"]} or on levels never seen in the reference.</p>

@@ -290,7 +290,11 @@ def performance(
 
     labelled = y_true.notna().to_numpy()
     y = y_true.to_numpy()[labelled].astype("int64")
-    out: dict[str, Any] = {"metric": cfg.metric, "rows": int(labelled.sum())}
+    out: dict[str, Any] = {
+        "metric": cfg.metric,
+        "max_drop": cfg.max_drop,
+        "rows": int(labelled.sum()),
+    }
     if np.unique(y).size < 2:
         return out | {"status": "too_few", "note": "the labelled rows hold one class only"}
     batch = binary_metrics(y, scores[labelled], threshold)

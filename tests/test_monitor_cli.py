@@ -45,6 +45,9 @@ def trained(tmp_path_factory) -> Path:
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     params["evaluate"]["importance_repeats"] = 1  # the plots are not under test here
     (path / "params.yaml").write_text(yaml.safe_dump(params))
+    for folder in ("schemas",):  # files stages read besides params.yaml, where the tree has them
+        if (PROJECT / folder).is_dir():
+            shutil.copytree(PROJECT / folder, path / folder)
     for stage in STAGES:
         result = subprocess.run(
             [sys.executable, "-m", f"tabpipe.stages.{stage}"],

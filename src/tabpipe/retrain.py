@@ -65,7 +65,7 @@ def batch_name(path: Path) -> str:
     return name or "batch"
 
 
-def check_labelled_batch(batch, raw_columns: list[str], where: str) -> None:
+def check_labelled_batch(batch, raw_columns: list[str], where: str, repo: Path) -> None:
     """The batch has the source table's columns, and every row a label training knows."""
     from tabpipe import monitoring
     from tabpipe.config import load_params, load_section
@@ -82,9 +82,9 @@ def check_labelled_batch(batch, raw_columns: list[str], where: str) -> None:
             f"{where}: the batch's columns differ from the training data's ({detail})",
             fix=f"send rows with the columns of {io.RAW}",
         )
-    params = load_params()
+    params = load_params(repo / io.PARAMS)
     data_cfg, clean_cfg = load_section("data", params=params), load_section("clean", params=params)
-    columns = io.read_json(io.COLUMNS)
+    columns = io.read_json(repo / io.COLUMNS)
     prepared = monitoring.prepare_rows(
         batch, columns, clean_cfg, where=where, drop=[str(c) for c in data_cfg.drop]
     )
@@ -106,7 +106,7 @@ def add_batch(new: Path, repo: Path) -> Path:
 
     raw_columns = list(pq.read_schema(repo / io.RAW).names)
     batch = io.read_table(new)
-    check_labelled_batch(batch, raw_columns, str(new))
+    check_labelled_batch(batch, raw_columns, str(new), repo)
     dest = io.INCOMING_DIR / f"{batch_name(new)}.parquet"
     if (repo / dest).exists() or (repo / f"{dest}.dvc").exists():
         raise PipelineError(
@@ -164,7 +164,10 @@ def retrain(new: Path, repo: Path = Path("."), echo: Callable[[str], None] = pri
 
     try:
         version = registry.promote(repo, echo=echo)
-    except PipelineError as err:
+    except PipelineError as err:  # the gate refused (or could not judge): production stays
         undo(repo, head, dest)
         return Outcome(False, err.message, experiment)
+    except Exception as err:
+        undo(repo, head, dest)
+        raise PipelineError(f"promotion failed: {type(err).__name__}: {err}") from None
     return Outcome(True, f"promoted {version}", experiment, version)

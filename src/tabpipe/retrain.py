@@ -140,6 +140,14 @@ def undo(repo: Path, head: str, dest: Path) -> None:
 def retrain(new: Path, repo: Path = Path("."), echo: Callable[[str], None] = print) -> Outcome:
     """Add the batch, rerun the pipeline as an experiment, promote through the gate or undo."""
     repo = Path(repo)
+    try:  # the quality gate and GTO promotion (`tabpipe promote`); checked before any change
+        from tabpipe import registry
+    except ImportError:
+        raise PipelineError(
+            "retraining promotes through the model registry (tabpipe.registry), which this "
+            "installation lacks",
+            fix="update tabpipe to a version with `tabpipe promote`",
+        ) from None
     dirty = _run(["git", "status", "--porcelain", "--", *RESULT_PATHS], repo).splitlines()
     if dirty:
         raise PipelineError(
@@ -159,8 +167,6 @@ def retrain(new: Path, repo: Path = Path("."), echo: Callable[[str], None] = pri
     except PipelineError:
         undo(repo, head, dest)
         raise
-
-    from tabpipe import registry  # the quality gate and GTO promotion (`tabpipe promote`)
 
     try:
         version = registry.promote(repo, echo=echo)

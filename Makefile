@@ -18,7 +18,7 @@ export PATH := $(BIN):$(PATH)
 PORT ?= 8000
 
 .PHONY: help setup run params adopt check-params test test-fast lint format report benchmark \
-	clean-venv promote predict serve export benchmark-serving
+	clean-venv promote predict serve export benchmark-serving monitor simulate retrain
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -89,6 +89,18 @@ export: setup ## write models/model.onnx (checked against scikit-learn) and mode
 
 benchmark-serving: setup ## HTTP latency and throughput, 1M-row batch scoring (results/serving.json)
 	python benchmarks/serving.py
+
+monitor: setup ## drift and performance report of BATCH=path [REFERENCE=path] (tabpipe monitor)
+	@test -n "$(BATCH)" || { echo "usage: make monitor BATCH=path [REFERENCE=path]"; exit 2; }
+	tabpipe monitor --batch "$(BATCH)" $(if $(REFERENCE),--reference "$(REFERENCE)")
+
+simulate: setup ## write the four simulated batches (SEED=0) to data/batches/
+	for kind in unchanged shift category churn; do \
+	  tabpipe simulate-batch --kind $$kind --seed $(or $(SEED),0); done
+
+retrain: setup ## add the labelled batch NEW=path, rerun as an experiment, promote if it passes
+	@test -n "$(NEW)" || { echo "usage: make retrain NEW=path"; exit 2; }
+	tabpipe retrain --new "$(NEW)"
 
 clean-venv: ## remove .venv (make setup recreates it from uv.lock)
 	rm -rf $(VENV) .tools

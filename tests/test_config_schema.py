@@ -118,7 +118,7 @@ def options() -> list[tuple[str, str]]:
 
 def test_conf_has_the_expected_groups():
     groups = {group for group, _ in options()}
-    assert groups == {"data", "clean", "balance", "featurize", "model", "registry"}
+    assert groups == {"data", "clean", "balance", "featurize", "model", "registry", "monitor"}
     assert len(options()) >= len(groups) + 2  # at least one group offers a choice
 
 

@@ -90,6 +90,35 @@ class RegistryConfig:
     gates: dict[str, GateConfig] = field(default_factory=dict)
 
 
+class MonitorPerformanceConfig:
+    metric: str = "roc_auc"
+    max_drop: float = 0.05
+
+
+@dataclass
+class SimulateConfig:
+    rows: int = 500
+    shift_column: str = "monthly_charges"
+    shift_factor: float = 1.2
+    category_column: str = "contract"
+    category_level: str = "Three year"
+    category_share: float = 0.2
+    target_factor: float = 2.0
+
+
+@dataclass
+class MonitorConfig:
+    """`tabpipe monitor` and `tabpipe simulate-batch` (no pipeline stage reads it)."""
+
+    min_rows: int = 200
+    bins: int = 10
+    psi_warn: float = 0.1
+    psi_alert: float = 0.2
+    p_value: float = 0.05
+    performance: MonitorPerformanceConfig = field(default_factory=MonitorPerformanceConfig)
+    simulate: SimulateConfig = field(default_factory=SimulateConfig)
+
+
 SCHEMAS: dict[str, type] = {
     "data": DataConfig,
     "clean": CleanConfig,
@@ -97,6 +126,7 @@ SCHEMAS: dict[str, type] = {
     "featurize": FeaturizeConfig,
     "evaluate": EvaluateConfig,
     "registry": RegistryConfig,
+    "monitor": MonitorConfig,
 }
 
 

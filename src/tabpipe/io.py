@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 PARAMS = Path("params.yaml")
+# Not written by pipeline stages: new batches to monitor, monitor reports (see README)
+BATCHES_DIR = Path("data/batches")
+MONITOR_DIR = Path("reports/monitor")
 
 RAW = Path("data/raw/data.parquet")
+INCOMING_DIR = Path("data/incoming")  # labelled batches fetch appends (each DVC-tracked)
 CLEAN = Path("data/clean/data.parquet")
 COLUMNS = Path("data/clean/columns.json")
 SPLIT_DIR = Path("data/split")
@@ -84,6 +88,33 @@ def read_parquet(path: Path, columns: list[str] | None = None):
     if not Path(path).exists():
         raise PipelineError(f"{path} does not exist", fix="run the earlier stages: `dvc repro`")
     return pd.read_parquet(path, engine="pyarrow", columns=columns)
+
+
+def read_table(path: Path):
+    """A CSV or Parquet file of rows (by its suffix), with a one-line error when unreadable."""
+    import pandas as pd
+
+    from tabpipe.errors import PipelineError
+
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path} does not exist", fix="give the path of a CSV or Parquet file")
+    suffixes = [s.lower() for s in path.suffixes]
+    if path.stat().st_size == 0:
+        raise PipelineError(f"{path}: the file is empty (0 bytes)", fix="check the file")
+    try:
+        if ".parquet" in suffixes or ".pq" in suffixes:
+            return pd.read_parquet(path, engine="pyarrow")
+        if ".csv" in suffixes:
+            return pd.read_csv(path)
+    except Exception as err:  # pyarrow and the CSV parser raise many kinds
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PipelineError(
+            f"{path} is not readable: {reason.rstrip('.')}", fix="check the file"
+        ) from None
+    raise PipelineError(
+        f"{path}: unknown file type '{path.suffix}'", fix="use a .csv or .parquet file"
+    )
 
 
 def write_json(data: Any, path: Path) -> Path:

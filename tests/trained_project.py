@@ -32,6 +32,7 @@ def working_directory(path: Path):
 
 def build_project(dest: Path, params: Path = PROJECT / "params.yaml") -> Path:
     shutil.copy2(params, dest / "params.yaml")
+    shutil.copytree(PROJECT / "schemas", dest / "schemas", dirs_exist_ok=True)  # data.schema
     with working_directory(dest), contextlib.redirect_stdout(io.StringIO()):
         for stage in STAGES:
             importlib.import_module(f"tabpipe.stages.{stage}").main()

@@ -90,6 +90,7 @@ class RegistryConfig:
     gates: dict[str, GateConfig] = field(default_factory=dict)
 
 
+@dataclass
 class MonitorPerformanceConfig:
     metric: str = "roc_auc"
     max_drop: float = 0.05

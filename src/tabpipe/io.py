@@ -30,6 +30,8 @@ CLEAN_REPORT = Path("metrics/clean.json")
 SPLIT_REPORT = Path("metrics/split.json")
 BALANCE_REPORT = Path("metrics/balance.json")
 TRAIN_LIVE_DIR = Path("metrics/train")
+TRAIN_SELECTION = TRAIN_LIVE_DIR / "selection.md"  # every tuning trial, ranked
+TRAIN_BEST_PARAMS = TRAIN_LIVE_DIR / "best_params.json"
 EVALUATE_LIVE_DIR = Path("metrics/evaluate")
 
 SPLITS = ("train", "val", "test")
@@ -81,6 +83,10 @@ def read_parquet(path: Path, columns: list[str] | None = None):
 
 def write_json(data: Any, path: Path) -> Path:
     text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    return _write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_text(text: str, path: Path) -> Path:
     return _write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 

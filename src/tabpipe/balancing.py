@@ -144,7 +144,13 @@ def resample(X: pd.DataFrame, y: pd.Series, sampler, categorical: list[str]) -> 
     levels = None
     if cats and needs_numbers(sampler):
         search, levels = _one_hot(search, cats)
-    X_res, y_res = sampler.fit_resample(search, y)
+    try:
+        X_res, y_res = sampler.fit_resample(search, y)
+    except (RuntimeError, ValueError) as err:  # e.g. ADASYN on classes that do not overlap
+        raise PipelineError(
+            f"balance ({type(sampler).__name__}) failed: {str(err).splitlines()[0]}",
+            fix="use another resampler, e.g. -S balance=smote or -S balance=none",
+        ) from None
     X_res = pd.DataFrame(X_res, columns=search.columns)
     if levels is not None:
         X_res = _from_one_hot(X_res, X.columns, levels)

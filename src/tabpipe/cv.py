@@ -138,13 +138,21 @@ def splits(cfg, rows: pd.DataFrame, y: pd.Series, task: str) -> list[tuple[np.nd
 
 
 def fold_pipeline(sampler, transformer, estimator, categorical: list[str]):
-    """resampler -> feature transformer -> estimator, as one imbalanced-learn pipeline."""
+    """resampler -> feature transformer -> estimator, as one imbalanced-learn pipeline.
+
+    imbalanced-learn refuses a nested pipeline, so the transformer's own steps are spliced in.
+    """
     from imblearn.pipeline import Pipeline
+    from sklearn.pipeline import Pipeline as SkPipeline
 
     steps: list[tuple[str, Any]] = []
     if sampler is not None:
         steps.append(("balance", Resampler(sampler, tuple(categorical))))
-    steps += [("features", transformer), ("model", estimator)]
+    if isinstance(transformer, SkPipeline):
+        steps += [(f"features_{name}", step) for name, step in transformer.steps]
+    else:
+        steps.append(("features", transformer))
+    steps.append(("model", estimator))
     return Pipeline(steps)
 
 
@@ -164,14 +172,18 @@ def prepare_folds(
     transformer,
     categorical: list[str],
 ) -> list[Fold]:
-    """Resample and featurize each fold once: the steps of `fold_pipeline` before the model."""
+    """Resample and featurize each fold once: the steps of `fold_pipeline` before the model.
+
+    The transformer is fitted on the fold's (resampled) training rows only, then applied to
+    its validation rows, exactly as the pipeline does on `fit` and `predict`.
+    """
+    resampler = None if sampler is None else Resampler(sampler, tuple(categorical))
     out = []
     for train_idx, valid_idx in folds:
-        steps = fold_pipeline(sampler, clone(transformer), "passthrough", categorical)
         X_fit, y_fit = X.iloc[train_idx], y.iloc[train_idx]
-        if "balance" in steps.named_steps:
-            X_fit, y_fit = steps.named_steps["balance"].fit_resample(X_fit, y_fit)
-        features = steps.named_steps["features"].fit(X_fit, y_fit)
+        if resampler is not None:
+            X_fit, y_fit = resampler.fit_resample(X_fit, y_fit)
+        features = clone(transformer).fit(X_fit, y_fit)
         out.append(
             Fold(
                 features.transform(X_fit),

@@ -13,7 +13,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 # Stage commands run `python`: it must be the project's (see README, "Why the venv on PATH").
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup run params adopt check-params test test-fast lint format benchmark clean-venv
+.PHONY: help setup run params adopt check-params test test-fast lint format benchmark benchmark-quality clean-venv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ format: setup ## format the code with ruff
 
 benchmark: setup ## time cold, no-op and model-change runs (writes benchmarks/results/speed.json)
 	python benchmarks/pipeline_speed.py
+
+benchmark-quality: setup ## test metrics of tune=bayesian, twice, and the 3x2 sweep at -j 1 / -j 2
+	python benchmarks/quality.py --sweep
 
 clean-venv: ## remove .venv (make setup recreates it from uv.lock)
 	rm -rf $(VENV) .tools

@@ -142,6 +142,10 @@ def test_class_weight_balance_option_reaches_the_model(prepared, tmp_path):
             {"tune": {"method": "random", "n_trials": 2}, "model": {"_search_": {"C": [1, 2]}}},
             ["params.yaml", "model._search_.C", "[float, 0.001, 100, log]"],
         ),
+        (
+            {"tune": {"method": "grid"}, "model": {"_search_": {"leaves": ["int", 2, 8]}}},
+            ["params.yaml", "model._search_.leaves", "no parameter 'leaves'", "num_leaves"],
+        ),
     ],
 )
 def test_bad_settings_fail_in_one_line_and_keep_the_old_model(prepared, tmp_path, sections, parts):

@@ -48,7 +48,15 @@ def main() -> None:
     metric = main_metric(cv_cfg.metric, task)
     class_weight = balance_cfg.get("class_weight")
     space = parse_space(model_cfg.get(SEARCH_KEY)) if tune_cfg.method != "none" else []
-    build_estimator(model_cfg, {}, class_weight)  # a bad config fails before any fold is cut
+    configured = build_estimator(model_cfg, {}, class_weight)  # fails before any fold is cut
+    accepted = configured.get_params(deep=False)
+    for param in space:
+        if param.name not in accepted:
+            raise PipelineError(
+                f"params.yaml: model.{SEARCH_KEY}.{param.name}: {type(configured).__name__} "
+                f"has no parameter '{param.name}'",
+                fix=f"search some of: {', '.join(sorted(accepted))}",
+            )
 
     rows = io.read_parquet(io.split_path("train"))
     X, y = rows[columns["numeric"] + columns["categorical"]], rows[target]

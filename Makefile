@@ -18,7 +18,8 @@ export PATH := $(BIN):$(PATH)
 PORT ?= 8000
 
 .PHONY: help setup run params adopt check-params test test-fast lint format report benchmark \
-	clean-venv promote predict serve export benchmark-serving monitor simulate retrain
+	benchmark-quality clean-venv promote predict serve export benchmark-serving monitor simulate \
+	retrain
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -101,6 +102,9 @@ simulate: setup ## write the four simulated batches (SEED=0) to data/batches/
 retrain: setup ## add the labelled batch NEW=path, rerun as an experiment, promote if it passes
 	@test -n "$(NEW)" || { echo "usage: make retrain NEW=path"; exit 2; }
 	tabpipe retrain --new "$(NEW)"
+
+benchmark-quality: setup ## test metrics of tune=bayesian, twice, and the 3x2 sweep at -j 1 / -j 2
+	python benchmarks/quality.py --sweep
 
 clean-venv: ## remove .venv (make setup recreates it from uv.lock)
 	rm -rf $(VENV) .tools

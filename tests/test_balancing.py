@@ -167,3 +167,84 @@ def test_k_neighbors_one_below_the_minority_size_works(imbalanced):
     keep = np.r_[0:40, 40:46]  # 6 minority rows: 5 neighbours each
     result = resample(X.iloc[keep], y.iloc[keep], smote(k=5), categorical=[])
     assert result.report["after"] == {"0": 40, "1": 20}
+
+
+# ------------------------- resamplers that take numbers only: categories one-hot, then decoded
+
+
+@pytest.fixture
+def overlapping(mixed):
+    """`mixed` with half the minority rows inside the majority's ranges: a class border to find."""
+    X, y = mixed
+    X = X.copy()
+    X.loc[40:44, "charges"] = X.loc[0:4, "charges"].to_numpy() + 1.0
+    X.loc[40:44, "tenure"] = X.loc[0:4, "tenure"].to_numpy()
+    return X, y
+
+
+def number_only_samplers():
+    from imblearn.combine import SMOTEENN
+    from imblearn.over_sampling import ADASYN, BorderlineSMOTE
+
+    return [
+        BorderlineSMOTE(sampling_strategy=0.5, k_neighbors=3, m_neighbors=5, random_state=0),
+        ADASYN(sampling_strategy=0.5, n_neighbors=3, random_state=0),
+        SMOTEENN(sampling_strategy=0.5, smote=smote(), random_state=0),
+    ]
+
+
+@pytest.mark.parametrize("sampler", number_only_samplers(), ids=lambda s: type(s).__name__)
+def test_number_only_resamplers_take_text_columns(overlapping, sampler):
+    X, y = overlapping
+    result = resample(X, y, sampler, categorical=["contract"])
+    assert result.report["resampler"] == type(sampler).__name__
+    assert list(result.X.columns) == list(X.columns)
+    assert result.X["contract"].dtype == X["contract"].dtype
+    assert set(result.X["contract"].dropna()) <= set(X["contract"].dropna())
+    assert result.X["tenure"].dtype == "int64" and set(result.X["senior"]) <= {0, 1}
+    assert len(result.X) == len(result.y)
+
+
+@pytest.mark.parametrize("sampler", number_only_samplers()[:2], ids=lambda s: type(s).__name__)
+def test_number_only_over_samplers_keep_the_original_rows(overlapping, sampler):
+    X, y = overlapping
+    result = resample(X, y, sampler, categorical=["contract"])
+    pd.testing.assert_frame_equal(result.X.iloc[: len(X)], X.reset_index(drop=True))
+    synthetic = result.X.iloc[len(X) :]
+    assert len(synthetic) > 0 and (result.y.iloc[len(X) :] == 1).all()
+    # a category is picked from the minority rows' own categories, never invented
+    assert set(synthetic["contract"].dropna()) <= set(X.loc[y == 1, "contract"].dropna())
+
+
+def test_smote_enn_may_remove_original_rows_and_says_so(overlapping):
+    X, y = overlapping
+    result = resample(X, y, number_only_samplers()[2], categorical=["contract"])
+    assert result.report["rows_added"] == len(result.X) - len(X)
+    assert result.report["after"]["0"] <= result.report["before"]["0"]
+
+
+def test_smotenc_decodes_densely_with_the_same_rows(mixed):
+    """The faster dense decoder changes the speed of SMOTENC, not its rows."""
+    from imblearn.over_sampling import SMOTENC
+    from sklearn.preprocessing import OneHotEncoder
+
+    X, y = mixed
+    ours = resample(X, y, smote(), categorical=["contract"])
+    plain = SMOTENC(
+        categorical_features=["contract"],
+        categorical_encoder=OneHotEncoder(handle_unknown="ignore"),
+        sampling_strategy=0.5,
+        k_neighbors=3,
+        random_state=0,
+    )
+    theirs = resample(X, y, plain, categorical=["contract"])
+    pd.testing.assert_frame_equal(ours.X, theirs.X, check_exact=True)
+
+
+def test_a_resampler_that_gives_up_names_the_key_and_a_way_out(mixed):
+    from imblearn.over_sampling import ADASYN
+
+    X, y = mixed  # the classes do not overlap: ADASYN finds no majority neighbour
+    with pytest.raises(PipelineError, match=r"balance \(ADASYN\) failed: Not any neig") as err:
+        resample(X, y, ADASYN(n_neighbors=3, random_state=0), categorical=["contract"])
+    assert "-S balance=smote" in err.value.fix

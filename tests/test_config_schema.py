@@ -118,7 +118,16 @@ def options() -> list[tuple[str, str]]:
 
 def test_conf_has_the_expected_groups():
     groups = {group for group, _ in options()}
-    assert groups == {"data", "clean", "balance", "featurize", "model", "registry", "monitor"}
+    assert groups == {
+        "data",
+        "clean",
+        "balance",
+        "featurize",
+        "model",
+        "tune",
+        "registry",
+        "monitor",
+    }
     assert len(options()) >= len(groups) + 2  # at least one group offers a choice
 
 
@@ -150,9 +159,88 @@ def test_every_option_composes_and_builds(group, option):
     for name in SCHEMAS:
         load_section(name, params=params)
     for name in TARGET_SECTIONS:
-        built = instantiate_checked(name, dict(params[name]))
+        built = instantiate_checked(name, dict(params[name]))  # reserved keys left out
         target = params[name]["_target_"]
         if target is None:
             assert built is None
         else:
             assert type(built).__name__ == target.rpartition(".")[2]
+
+
+# ------------------------------------------------ the zoo: search spaces, class weights, tasks
+
+MODELS = sorted(path.stem for path in (CONF_DIR / "model").glob("*.yaml"))
+ZOO = {
+    "logistic_regression",
+    "svm",
+    "random_forest",
+    "extra_trees",
+    "hist_gradient_boosting",
+    "lightgbm",
+    "linear_boost",
+}
+BALANCERS = {
+    "none",
+    "smote",
+    "smotenc",
+    "borderline_smote",
+    "adasyn",
+    "random_under",
+    "random_over",
+    "smote_enn",
+    "class_weight",
+}
+
+
+def test_the_zoo_and_the_balancers_are_all_there():
+    assert set(MODELS) >= ZOO
+    assert {path.stem for path in (CONF_DIR / "balance").glob("*.yaml")} >= BALANCERS
+    assert {path.stem for path in (CONF_DIR / "tune").glob("*.yaml")} == {
+        "none",
+        "grid",
+        "random",
+        "bayesian",
+    }
+
+
+@pytest.mark.parametrize("option", MODELS)
+def test_every_search_space_parses_and_every_corner_builds(option):
+    """The lowest and the highest value of every range, and every choice, build the model."""
+    from tabpipe.tuning import parse_space
+
+    model = composed([f"model={option}"], conf_dir=CONF_DIR)["model"]
+    space = parse_space(model.get("_search_"))
+    assert space, f"conf/model/{option}.yaml has no _search_"
+    corners = [
+        {
+            p.name: (p.choices[i % len(p.choices)] if p.kind == "choice" else (p.low, p.high)[i])
+            for p in space
+        }
+        for i in (0, 1)
+    ]
+    for params in corners:
+        built = instantiate_checked("model", {**model, **params})
+        for key, value in params.items():
+            assert built.get_params()[key] == value
+
+
+@pytest.mark.parametrize("option", MODELS)
+def test_every_model_supports_model_side_class_weights(option):
+    """balance=class_weight works with every model of the zoo."""
+    model = composed([f"model={option}"], conf_dir=CONF_DIR)["model"]
+    assert "class_weight" in instantiate_checked("model", model).get_params()
+
+
+def test_instantiate_checked_leaves_out_the_reserved_keys():
+    cfg = {"_target_": LOGREG, "C": 0.5, "_search_": {"C": ["float", 0.1, 1]}}
+    assert instantiate_checked("model", cfg).C == 0.5
+    assert instantiate_checked("balance", {"_target_": None, "class_weight": "balanced"}) is None
+    # class_weight is reserved in balance only: for a model it is the estimator's own setting
+    assert instantiate_checked(
+        "model", {"_target_": LOGREG, "class_weight": "balanced"}
+    ).class_weight
+
+
+def test_instantiate_checked_accepts_lightgbm_keyword_settings():
+    built = instantiate_checked("model", {"_target_": "lightgbm.LGBMClassifier", "verbose": -1})
+    assert built.get_params()["verbose"] == -1

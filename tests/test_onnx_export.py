@@ -18,6 +18,7 @@ from tabpipe.onnx_export import TOLERANCE, UNSUPPORTED_MODELS, onnx_probabilitie
 from tabpipe.predict import Scorer, load_scorer, prepare
 from tests.conftest import CONF_DIR, PROJECT
 
+
 def _classifiers() -> list[str]:
     """The zoo's classifiers: ONNX export covers classification (probabilities) only."""
     from sklearn.base import is_classifier

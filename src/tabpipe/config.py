@@ -4,7 +4,8 @@ Stages never compose `conf/` themselves: `dvc exp run -S model.C=0.3` writes the
 into params.yaml, and only a stage that reads params.yaml trains with it (see README).
 Each section has a dataclass schema; an unknown key or a wrong type fails with the key named.
 Sections built with `hydra.utils.instantiate` (`balance`, `model`) are checked against the
-signature and parameter constraints of the class their `_target_` names.
+signature and parameter constraints of the class their `_target_` names; their reserved keys
+(`RESERVED_KEYS`, e.g. the model's search space `_search_`) are read by the pipeline instead.
 """
 
 from __future__ import annotations
@@ -70,6 +71,26 @@ class FeaturizeConfig:
 
 
 @dataclass
+class CVConfig:
+    folds: int = 5  # 0: no cross-validation (tune=none only)
+    strategy: str = "stratified"  # stratified | kfold | group | time
+    group_column: str | None = None
+    time_column: str | None = None
+    metric: str = "auto"
+    seed: int = 42
+
+
+@dataclass
+class TuneConfig:
+    method: str = "none"  # none | grid | random | bayesian
+    n_trials: int | None = None
+    timeout_s: float | None = None
+    grid_points: int = 3
+    n_startup_trials: int = 10
+    seed: int = 42
+
+
+@dataclass
 class EvaluateConfig:
     threshold_metric: str = "f1"
     importance_repeats: int = 5
@@ -125,10 +146,16 @@ SCHEMAS: dict[str, type] = {
     "clean": CleanConfig,
     "split": SplitConfig,
     "featurize": FeaturizeConfig,
+    "cv": CVConfig,
+    "tune": TuneConfig,
     "evaluate": EvaluateConfig,
     "registry": RegistryConfig,
     "monitor": MonitorConfig,
 }
+
+# Keys of a `_target_` section that the pipeline reads and never passes to the class: the
+# model's search space (tabpipe.tuning) and balance=class_weight's setting (applied by train).
+RESERVED_KEYS: dict[str, tuple[str, ...]] = {"model": ("_search_",), "balance": ("class_weight",)}
 
 
 def load_params(path: Path = PARAMS) -> dict[str, Any]:
@@ -237,6 +264,7 @@ def instantiate_checked(section: str, cfg: dict, **extra: Any) -> Any:
     target = cfg.get("_target_")
     if target is None:
         return None
+    cfg = {k: v for k, v in cfg.items() if k not in RESERVED_KEYS.get(section, ())}
     module_name, _, class_name = str(target).rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
@@ -245,16 +273,19 @@ def instantiate_checked(section: str, cfg: dict, **extra: Any) -> Any:
             f"params.yaml: {section}._target_ '{target}' cannot be imported",
             fix=f"name an importable class, e.g. one of the files in conf/{section}/",
         ) from None
-    accepted = set(inspect.signature(cls).parameters)
+    signature = inspect.signature(cls).parameters
+    accepted = set(signature) - {"kwargs"}
+    # a class taking **kwargs (LightGBM passes them to its C++ core) accepts any key
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values())
     for key in cfg:
-        if key != "_target_" and key not in accepted:
+        if key != "_target_" and key not in accepted and not open_ended:
             raise PipelineError(
                 f"params.yaml: unknown key {section}.{key} for {class_name}",
                 fix=f"remove it, or use one of: {', '.join(sorted(accepted))}",
             )
     obj = instantiate(cfg, _convert_="all", **extra)
     validate = getattr(obj, "_validate_params", None)
-    if validate is not None:
+    if validate is not None and hasattr(obj, "_parameter_constraints"):
         from sklearn.utils._param_validation import InvalidParameterError
 
         try:

@@ -40,6 +40,8 @@ SCHEMAS_DIR = Path("schemas")  # user-reviewed schemas (data.schema); a dependen
 SPLIT_REPORT = Path("metrics/split.json")
 BALANCE_REPORT = Path("metrics/balance.json")
 TRAIN_LIVE_DIR = Path("metrics/train")
+TRAIN_SELECTION = TRAIN_LIVE_DIR / "selection.md"  # every tuning trial, ranked
+TRAIN_BEST_PARAMS = TRAIN_LIVE_DIR / "best_params.json"
 EVALUATE_LIVE_DIR = Path("metrics/evaluate")
 EVALUATE_METRICS = EVALUATE_LIVE_DIR / "metrics.json"
 

@@ -1,43 +1,155 @@
-"""train: fit the configured estimator and save ONE inference pipeline (features + model)."""
+"""train: cross-validate (and tune) the configured model, refit it, save ONE inference pipeline.
+
+Cross-validation cuts folds on the unbalanced training split and resamples and featurizes inside
+each fold with the balance and featurize settings (so train reads those params too). With
+tune=grid|random|bayesian every trial is scored that way; the best parameters are refitted on
+the whole training split as the balance and featurize stages prepared it.
+"""
 
 from tabpipe import io
-from tabpipe.config import instantiate_checked, load_target_section
-from tabpipe.errors import stage_main
+from tabpipe.config import instantiate_checked, load_params, load_section, load_target_section
+from tabpipe.cv import main_metric, prepare_folds, score_folds, splits
+from tabpipe.errors import PipelineError, stage_main
+from tabpipe.features import build_transformer
 from tabpipe.models import fit_model, for_task, inference_pipeline
+from tabpipe.tuning import (
+    SEARCH_KEY,
+    best_trial,
+    parse_space,
+    plain,
+    search,
+    selection_report,
+    trial_curve,
+)
 
 
-def train_score(model, X, y, task: str) -> tuple[str, float]:
-    """One training-set score to compare with the test score (overfitting shows as a gap)."""
-    from sklearn import metrics
-
-    if task == "regression":
-        return "r2", metrics.r2_score(y, model.predict(X))
-    if task == "multiclass":
-        return "f1_macro", metrics.f1_score(y, model.predict(X), average="macro")
-    return "roc_auc", metrics.roc_auc_score(y, model.predict_proba(X)[:, 1])
+def build_estimator(model_cfg: dict, params: dict, class_weight: str | None, task: str = "binary"):
+    """The configured estimator for the task, with `params` (a trial's) and class weights."""
+    estimator, _ = for_task(instantiate_checked("model", {**model_cfg, **params}), task)
+    if class_weight is None or task == "regression":
+        return estimator
+    if "class_weight" not in estimator.get_params():
+        raise PipelineError(
+            f"balance=class_weight, but {type(estimator).__name__} takes no class_weight",
+            fix="pick a resampler instead, e.g. -S balance=smote, or another model",
+        )
+    return estimator.set_params(class_weight=class_weight)
 
 
 @stage_main("train")
 def main() -> None:
-    model_cfg = load_target_section("model")
+    from threadpoolctl import threadpool_limits
+
+    # One thread for OpenMP and BLAS: the model bytes of histogram gradient boosting depend
+    # on the thread count (so on the machine) otherwise, and two queued experiments
+    # (`dvc queue start -j 2`) would each start as many threads as there are cores.
+    with threadpool_limits(limits=1):
+        train()
+
+
+def train() -> None:
+    params = load_params()
+    model_cfg = load_target_section("model", params=params)
+    balance_cfg = load_target_section("balance", params=params)
+    cv_cfg, tune_cfg = load_section("cv", params=params), load_section("tune", params=params)
+    featurize_cfg = load_section("featurize", params=params)
     columns = io.read_json(io.COLUMNS)
     target, task = columns["target"], columns.get("task", "binary")
-    estimator, note = for_task(instantiate_checked("model", model_cfg), task)
+    metric = main_metric(cv_cfg.metric, task)
+    class_weight = balance_cfg.get("class_weight")
+    space = parse_space(model_cfg.get(SEARCH_KEY)) if tune_cfg.method != "none" else []
+    configured = build_estimator(model_cfg, {}, class_weight, task)  # fails before any fold
+    _, note = for_task(instantiate_checked("model", model_cfg), task)
     if note:
         print(f"train: {note}")
-    print(f"train: fitting {type(estimator).__name__} ({task})")
-    train = io.read_parquet(io.features_path("train"))
-    X, y = train.drop(columns=[target]), train[target]
-    model = fit_model(estimator, X, y)
-    io.save_model(inference_pipeline(io.load_model(io.TRANSFORMER), model), io.MODEL)
+    accepted = configured.get_params(deep=False)
+    for param in space:
+        if param.name not in accepted:
+            raise PipelineError(
+                f"params.yaml: model.{SEARCH_KEY}.{param.name}: {type(configured).__name__} "
+                f"has no parameter '{param.name}'",
+                fix=f"search some of: {', '.join(sorted(accepted))}",
+            )
 
+    rows = io.read_parquet(io.split_path("train"))
+    X, y = rows[columns["numeric"] + columns["categorical"]], rows[target]
+    sampler = None if task == "regression" else instantiate_checked("balance", balance_cfg)
+    transformer = build_transformer(
+        featurize_cfg, columns["numeric"], columns["categorical"], featurize_cfg.seed
+    )
+    folds = prepare_folds(
+        X, y, splits(cv_cfg, rows, y, task), sampler, transformer, columns["categorical"]
+    )
+    print(
+        f"train: {len(folds)}-fold {cv_cfg.strategy} cross-validation of {model_cfg['_target_']}"
+        f" on {len(rows)} rows ({metric.name}), tune={tune_cfg.method}"
+    )
+    results = search(
+        space,
+        lambda trial: score_folds(
+            build_estimator(model_cfg, trial, class_weight, task), folds, metric
+        ),
+        tune_cfg,
+        metric.greater_is_better,
+        metric.name,
+    )
+    winner = best_trial(results, metric.greater_is_better)
+    estimator = build_estimator(model_cfg, winner.params, class_weight, task)
+    print(
+        f"train: cross-validated {metric.name} {winner.mean:.4f} ± {winner.std:.4f}; refitting"
+        + (f" with {winner.params}" if winner.params else "")
+        + " on the whole training split"
+    )
+    train = io.read_parquet(io.features_path("train"))
+    X_train, y_train = train.drop(columns=[target]), train[target]
+    model = fit_model(estimator, X_train, y_train)
+    io.save_model(inference_pipeline(io.load_model(io.TRANSFORMER), model), io.MODEL)
+    write_reports(model, X_train, y_train, task, metric, tune_cfg, results, winner)
+    print(f"train: model saved to {io.MODEL}; selection report in {io.TRAIN_SELECTION}")
+
+
+def write_reports(model, X_train, y_train, task, metric, tune_cfg, results, winner) -> None:
+    """dvclive metrics (training score, CV mean and std), trial plot, selection report."""
     from dvclive import Live
 
-    name, value = train_score(model, X, y, task)
     with Live(str(io.TRAIN_LIVE_DIR), dvcyaml=False, save_dvc_exp=False) as live:
-        live.log_metric(f"train/{name}", round(float(value), 6), plot=False)
-        live.log_metric("train/rows", int(len(train)), plot=False)
-    print(f"train: model saved to {io.MODEL}")
+        if task == "binary":
+            from sklearn.metrics import roc_auc_score
+
+            auc = roc_auc_score(y_train, model.predict_proba(X_train)[:, 1])
+            live.log_metric("train/roc_auc", round(float(auc), 6), plot=False)
+        live.log_metric("train/rows", int(len(X_train)), plot=False)
+        live.log_metric(f"cv/{metric.name}_mean", round(winner.mean, 6), plot=False)
+        live.log_metric(f"cv/{metric.name}_std", round(winner.std, 6), plot=False)
+        live.log_metric("cv/folds", len(winner.scores), plot=False)
+        live.log_metric("tune/trials", len(results), plot=False)
+        live.log_metric("tune/best_trial", winner.number + 1, plot=False)
+        live.log_plot(
+            "trials",
+            trial_curve(results, metric.greater_is_better),
+            x="trial",
+            y="score",
+            template="linear",
+            title=f"Cross-validated {metric.name} by trial (tune={tune_cfg.method})",
+        )
+    chosen = {k: plain(v) for k, v in model.get_params(deep=False).items()}
+    # the tuned values only (the full parameters are in the selection report): as metrics,
+    # they become columns of `dvc exp show`
+    tuned = {k: plain(v) for k, v in winner.params.items()}
+    io.write_json(
+        {"tune": tune_cfg.method, "trial": winner.number + 1, "tuned": tuned},
+        io.TRAIN_BEST_PARAMS,
+    )
+    better = "higher" if metric.greater_is_better else "lower"
+    header = {
+        "model": type(model).__name__,
+        "tune": tune_cfg.method,
+        "metric": f"{metric.name} ({better} is better), {len(winner.scores)} folds",
+        "trials": len(results),
+        "winner": f"trial {winner.number + 1}: {winner.mean:.4f} ± {winner.std:.4f}",
+    }
+    report = selection_report(results, metric.greater_is_better, metric.name, header, chosen)
+    io.write_text(report, io.TRAIN_SELECTION)
 
 
 if __name__ == "__main__":

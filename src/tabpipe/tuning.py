@@ -1,0 +1,288 @@
+"""Hyperparameter search scored by cross-validation: none, grid, random or Bayesian (TPE).
+
+Each model's search space lives beside it, under the reserved key `_search_` of its file in
+conf/model/ (never passed to the estimator), one line per hyperparameter:
+
+    _search_:
+      C: [float, 0.001, 100, log]         # a range, searched on a log scale
+      num_leaves: [int, 4, 64, log]
+      class_weight: [choice, null, balanced]
+
+Every method runs through one Optuna study, so the trial history, the progress lines and the
+selection report look the same for all of them: `grid` uses Optuna's GridSampler over
+`tune.grid_points` values of each range, `random` its RandomSampler, `bayesian` its TPESampler.
+All three are seeded (`tune.seed`) and run one trial at a time, so the same config and
+`tune.n_trials` give the same trials and the same best parameters on every run;
+`tune.timeout_s` stops by the clock instead, and then the number of trials may vary.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tabpipe.errors import PipelineError
+
+SEARCH_KEY = "_search_"
+METHODS = ("none", "grid", "random", "bayesian")
+KINDS = ("float", "int", "choice")
+
+
+@dataclass
+class Param:
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list = field(default_factory=list)
+
+
+def parse_space(spec: dict | None, section: str = "model") -> list[Param]:
+    """The search space of `<section>._search_`, checked: a bad line fails with its key named."""
+    out = []
+    for name, entry in (spec or {}).items():
+        key = f"{section}.{SEARCH_KEY}.{name}"
+        example = "[float, 0.001, 100, log], [int, 2, 64] or [choice, a, b]"
+        if not isinstance(entry, list | tuple) or not entry or entry[0] not in KINDS:
+            raise PipelineError(f"params.yaml: {key} is {entry!r}", fix=f"write it as {example}")
+        kind, rest = entry[0], list(entry[1:])
+        if kind == "choice":
+            if not rest:
+                raise PipelineError(f"params.yaml: {key} has no choices", fix=example)
+            out.append(Param(name, kind, choices=rest))
+            continue
+        log = len(rest) == 3 and rest[2] == "log"
+        numbers = rest[:2]
+        ok = len(rest) in (2, 3) and (len(rest) == 2 or log)
+        ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers)
+        if not ok or numbers[0] >= numbers[1] or (log and numbers[0] <= 0):
+            raise PipelineError(
+                f"params.yaml: {key} is {entry!r}: a range needs low < high (and low > 0 for log)",
+                fix=f"write it as {example}",
+            )
+        if kind == "int" and not all(float(v).is_integer() for v in numbers):
+            raise PipelineError(f"params.yaml: {key}: an int range needs whole numbers")
+        low, high = (int(v) for v in numbers) if kind == "int" else (float(v) for v in numbers)
+        out.append(Param(name, kind, low, high, log))
+    return out
+
+
+def grid_values(space: list[Param], points: int) -> dict[str, list]:
+    """`points` values per range (evenly spaced, or geometrically for log), every choice."""
+    grid = {}
+    for p in space:
+        if p.kind == "choice":
+            grid[p.name] = list(p.choices)
+            continue
+        if p.log:
+            values = np.geomspace(p.low, p.high, points)
+        else:
+            values = np.linspace(p.low, p.high, points)
+        if p.kind == "int":
+            grid[p.name] = sorted({int(round(v)) for v in values})
+        else:
+            grid[p.name] = [float(f"{v:.6g}") for v in values]
+    return grid
+
+
+def suggest(trial, space: list[Param]) -> dict[str, Any]:
+    params = {}
+    for p in space:
+        if p.kind == "choice":
+            params[p.name] = trial.suggest_categorical(p.name, p.choices)
+        elif p.kind == "int":
+            params[p.name] = trial.suggest_int(p.name, p.low, p.high, log=p.log)
+        else:
+            params[p.name] = trial.suggest_float(p.name, p.low, p.high, log=p.log)
+    return params
+
+
+@dataclass
+class TrialResult:
+    number: int
+    params: dict[str, Any]
+    mean: float | None
+    std: float | None
+    scores: list[float]
+    state: str  # complete or failed
+    error: str = ""
+
+
+def plain(value: Any) -> Any:
+    """Numbers as plain Python (YAML/JSON-friendly), floats rounded for the report."""
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(f"{float(value):.6g}")
+    return value
+
+
+def search(
+    space: list[Param],
+    evaluate: Callable[[dict[str, Any]], list[float]],
+    cfg,
+    greater_is_better: bool,
+    metric_name: str = "score",
+    log: Callable[[str], None] = print,
+) -> list[TrialResult]:
+    """Run the configured search; `evaluate(params)` returns the fold scores of one trial.
+
+    `tune.method=none` is one trial with the configured parameters. A trial whose parameters
+    the estimator rejects is recorded as failed and the search goes on.
+    """
+    if cfg.method not in METHODS:
+        raise PipelineError(
+            f"params.yaml: unknown tune.method '{cfg.method}'",
+            fix=f"pick one of the files in conf/tune/: -S tune=<{'|'.join(METHODS)}>",
+        )
+    if cfg.method == "none":
+        scores = evaluate({})
+        return [
+            TrialResult(0, {}, float(np.mean(scores)), float(np.std(scores)), scores, "complete")
+        ]
+    if not space:
+        raise PipelineError(
+            f"params.yaml: tune.method={cfg.method} but the model has no {SEARCH_KEY} section",
+            fix=f"add a search space under {SEARCH_KEY} to the model's file in conf/model/ "
+            "(see README, Tuning), or use -S tune=none",
+        )
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    n_trials, timeout = cfg.n_trials, cfg.timeout_s
+    if cfg.method == "grid":
+        grid = grid_values(space, cfg.grid_points)
+        size = math.prod(len(v) for v in grid.values())
+        n_trials = size if n_trials is None else min(n_trials, size)
+        sampler = optuna.samplers.GridSampler(grid, seed=cfg.seed)
+        space = [Param(p.name, "choice", choices=grid[p.name]) for p in space]
+    elif cfg.method == "random":
+        sampler = optuna.samplers.RandomSampler(seed=cfg.seed)
+    else:
+        sampler = optuna.samplers.TPESampler(
+            seed=cfg.seed, n_startup_trials=cfg.n_startup_trials, multivariate=True
+        )
+    if n_trials is None and timeout is None:
+        raise PipelineError(
+            f"params.yaml: tune.method={cfg.method} needs tune.n_trials or tune.timeout_s",
+            fix="e.g. -S tune.n_trials=40",
+        )
+
+    direction = "maximize" if greater_is_better else "minimize"
+    study = optuna.create_study(direction=direction, sampler=sampler)
+    errors: dict[int, str] = {}
+    started = time.perf_counter()
+
+    def objective(trial) -> float:
+        params = suggest(trial, space)
+        try:
+            scores = evaluate(params)
+        except (ValueError, PipelineError) as err:  # parameters the estimator rejects
+            errors[trial.number] = str(err).splitlines()[0][:200]
+            raise optuna.TrialPruned() from None
+        trial.set_user_attr("scores", [float(s) for s in scores])
+        return float(np.mean(scores))
+
+    total = "?" if n_trials is None else str(n_trials)
+
+    def progress(study, trial) -> None:
+        elapsed = time.perf_counter() - started
+        if trial.value is None:
+            line = f"failed: {errors.get(trial.number, trial.state.name)}"
+        else:
+            best = study.best_trial
+            line = (
+                f"{metric_name} {trial.value:.4f} ± {np.std(trial.user_attrs['scores']):.4f}  "
+                f"best {best.value:.4f} (trial {best.number})"
+            )
+        shown = {k: plain(v) for k, v in trial.params.items()}
+        log(f"tune: trial {trial.number + 1}/{total} [{elapsed:5.1f}s] {line}  {shown}")
+
+    study.optimize(
+        objective, n_trials=n_trials, timeout=timeout, callbacks=[progress], gc_after_trial=False
+    )
+    results = []
+    for trial in study.trials:
+        scores = trial.user_attrs.get("scores", [])
+        done = trial.value is not None
+        results.append(
+            TrialResult(
+                trial.number,
+                {k: trial.params[k] for k in (p.name for p in space) if k in trial.params},
+                float(np.mean(scores)) if done else None,
+                float(np.std(scores)) if done else None,
+                scores,
+                "complete" if done else "failed",
+                errors.get(trial.number, ""),
+            )
+        )
+    if not any(r.state == "complete" for r in results):
+        first = next((r.error for r in results if r.error), "no trial finished")
+        raise PipelineError(
+            f"tune: every trial failed ({first})",
+            fix="check model._search_ against the estimator's parameters, or raise tune.timeout_s",
+        )
+    return results
+
+
+def best_trial(results: list[TrialResult], greater_is_better: bool) -> TrialResult:
+    """The best completed trial; the earliest one among equals (as Optuna picks)."""
+    done = [r for r in results if r.state == "complete"]
+    sign = 1.0 if greater_is_better else -1.0
+    return max(done, key=lambda r: (sign * r.mean, -r.number))
+
+
+def ranked(results: list[TrialResult], greater_is_better: bool) -> list[TrialResult]:
+    sign = -1.0 if greater_is_better else 1.0
+    done = sorted(
+        (r for r in results if r.state == "complete"), key=lambda r: (sign * r.mean, r.number)
+    )
+    return done + [r for r in results if r.state != "complete"]
+
+
+def trial_curve(results: list[TrialResult], greater_is_better: bool) -> list[dict[str, Any]]:
+    """Score by trial and the best so far: the rows of the trial-history plot."""
+    rows, best = [], None
+    for r in results:
+        if r.state != "complete":
+            continue
+        if best is None or (r.mean > best if greater_is_better else r.mean < best):
+            best = r.mean
+        rows.append({"trial": r.number + 1, "score": round(r.mean, 6), "best": round(best, 6)})
+    return rows
+
+
+def selection_report(
+    results: list[TrialResult],
+    greater_is_better: bool,
+    metric_name: str,
+    header: dict[str, Any],
+    winner_params: dict[str, Any],
+) -> str:
+    """A Markdown table ranking every trial, with the winner's full parameters above it."""
+    lines = ["# Model selection", ""]
+    lines += [f"- {key}: {value}" for key, value in header.items()]
+    lines += ["", "## Winner's parameters (refitted on the whole training split)", ""]
+    lines += ["| parameter | value |", "|---|---|"]
+    lines += [f"| {k} | {plain(v)} |" for k, v in winner_params.items()]
+    names = sorted({k for r in results for k in r.params})
+    lines += ["", f"## Trials, best first ({metric_name}, mean ± std over the folds)", ""]
+    lines.append("| rank | trial | " + f"{metric_name} | std | " + " | ".join(names) + " |")
+    lines.append("|" + "---|" * (4 + len(names)))
+    for rank, r in enumerate(ranked(results, greater_is_better), start=1):
+        score = "failed" if r.mean is None else f"{r.mean:.4f}"
+        std = "" if r.std is None else f"{r.std:.4f}"
+        cells = [str(plain(r.params.get(n, ""))) for n in names]
+        shown_rank = str(rank) if r.mean is not None else "-"
+        lines.append(
+            f"| {shown_rank} | {r.number + 1} | {score} | {std} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines) + "\n"

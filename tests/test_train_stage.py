@@ -1,0 +1,159 @@
+"""The train stage through its real entry point: CV, tuning, reports, errors, reproducibility."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tabpipe.io import load_model
+from tests.dvc_repo import PROJECT
+from tests.test_stage_errors import assert_one_line_error, digest, run_stage
+
+ROWS = 240
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    """A churn-like table of 240 rows run through clean, split, balance, featurize, train once."""
+    path = tmp_path_factory.mktemp("train")
+    shutil.copy(PROJECT / "params.yaml", path / "params.yaml")
+    rng = np.random.default_rng(5)
+    churn = rng.uniform(size=ROWS) < 0.3
+    raw = pd.DataFrame(
+        {
+            "rownames": range(ROWS),
+            "churn": np.where(churn, "Yes", "No"),
+            "tenure": rng.integers(1, 72, ROWS) - 15 * churn,
+            "monthly_charges": rng.uniform(20, 110, ROWS) + 20 * churn,
+            "contract": np.where(
+                churn & (rng.uniform(size=ROWS) < 0.7),
+                "Month-to-month",
+                rng.choice(["Month-to-month", "One year", "Two year"], ROWS),
+            ),
+        }
+    )
+    (path / "data/raw").mkdir(parents=True)
+    raw.to_parquet(path / "data/raw/data.parquet", index=False)
+    for stage in ("clean", "split", "balance", "featurize", "train"):
+        result = run_stage(stage, path)
+        assert result.returncode == 0, result.stderr
+    return path
+
+
+def workdir(prepared: Path, tmp_path: Path, **sections) -> Path:
+    """A copy of the prepared directory with some params.yaml sections updated."""
+    path = Path(shutil.copytree(prepared, tmp_path / "work"))
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    (path / "params.yaml").write_text(yaml.safe_dump(params))
+    return path
+
+
+def train(path: Path) -> str:
+    result = run_stage("train", path)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+OUTPUTS = [
+    "models/model.skops",
+    "metrics/train/metrics.json",
+    "metrics/train/best_params.json",
+    "metrics/train/selection.md",
+    "metrics/train/plots/custom/trials.json",
+]
+
+
+def test_tuning_logs_cv_scores_trials_and_a_ranked_report(prepared, tmp_path):
+    path = workdir(prepared, tmp_path, tune={"method": "random", "n_trials": 4}, cv={"folds": 3})
+    out = train(path)
+    assert out.count("tune: trial ") == 4 and "tune: trial 4/4" in out  # progress, trial by trial
+    metrics = json.loads((path / "metrics/train/metrics.json").read_text())
+    assert 0.5 < metrics["cv"]["roc_auc_mean"] <= 1 and metrics["cv"]["roc_auc_std"] > 0
+    assert metrics["cv"]["folds"] == 3 and metrics["tune"]["trials"] == 4
+    trials = json.loads((path / "metrics/train/plots/custom/trials.json").read_text())
+    assert [row["trial"] for row in trials] == [1, 2, 3, 4]
+    assert max(row["score"] for row in trials) == metrics["cv"]["roc_auc_mean"]
+
+    best = json.loads((path / "metrics/train/best_params.json").read_text())
+    model = load_model(path / "models/model.skops").named_steps["model"]
+    assert best["tuned"] and set(best["tuned"]) <= set(model.get_params())
+    for key, value in best["tuned"].items():  # the refitted model has the winner's parameters
+        assert model.get_params()[key] == pytest.approx(value, rel=1e-5)
+    report = (path / "metrics/train/selection.md").read_text()
+    ranked = [line for line in report.splitlines() if line.startswith("| 1 |")]
+    assert ranked and f"| {best['trial']} |" in ranked[0]
+
+
+def test_the_same_config_gives_the_same_bytes(prepared, tmp_path):
+    """Seeded folds, sampler and estimator: a rerun reproduces model and reports exactly."""
+    tune = {"method": "bayesian", "n_trials": 4, "n_startup_trials": 2}
+    first = workdir(prepared, tmp_path / "a", tune=tune, cv={"folds": 3})
+    second = workdir(prepared, tmp_path / "b", tune=tune, cv={"folds": 3})
+    train(first)
+    train(second)
+    for name in OUTPUTS:
+        assert digest(first / name) == digest(second / name), name
+
+
+def test_no_tuning_cross_validates_the_configured_model(prepared, tmp_path):
+    path = workdir(prepared, tmp_path, cv={"folds": 4})
+    out = train(path)
+    assert "4-fold stratified cross-validation" in out
+    best = json.loads((path / "metrics/train/best_params.json").read_text())
+    assert best["tune"] == "none" and best["tuned"] == {}
+    model = load_model(path / "models/model.skops").named_steps["model"]
+    configured = yaml.safe_load((path / "params.yaml").read_text())["model"]
+    assert model.get_params()["C"] == configured["C"]
+
+
+def test_group_folds_from_a_column(prepared, tmp_path):
+    path = workdir(
+        prepared, tmp_path, cv={"folds": 3, "strategy": "group", "group_column": "rownames"}
+    )
+    assert "3-fold group cross-validation" in train(path)
+
+
+def test_class_weight_balance_option_reaches_the_model(prepared, tmp_path):
+    path = workdir(prepared, tmp_path, cv={"folds": 3})
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    params["balance"] = {"_target_": None, "class_weight": "balanced"}
+    (path / "params.yaml").write_text(yaml.safe_dump(params))
+    train(path)
+    model = load_model(path / "models/model.skops").named_steps["model"]
+    assert model.class_weight == "balanced"
+
+
+@pytest.mark.parametrize(
+    ("sections", "parts"),
+    [
+        ({"tune": {"method": "hyperband"}}, ["params.yaml", "tune.method 'hyperband'", "-S tune="]),
+        ({"tune": {"bogus": 1}}, ["params.yaml", "tune.bogus"]),
+        ({"cv": {"strategy": "group"}}, ["cv.group_column", "data/split/train.parquet"]),
+        ({"cv": {"metric": "rmse"}}, ["params.yaml", "cv.metric 'rmse' does not fit a binary"]),
+        (
+            {"tune": {"method": "random", "n_trials": 2}, "model": {"_search_": {"C": [1, 2]}}},
+            ["params.yaml", "model._search_.C", "[float, 0.001, 100, log]"],
+        ),
+        (
+            {"tune": {"method": "grid"}, "model": {"_search_": {"leaves": ["int", 2, 8]}}},
+            ["params.yaml", "model._search_.leaves", "no parameter 'leaves'", "num_leaves"],
+        ),
+    ],
+)
+def test_bad_settings_fail_in_one_line_and_keep_the_old_model(prepared, tmp_path, sections, parts):
+    path = workdir(prepared, tmp_path)
+    before = digest(path / "models/model.skops")
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    (path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert_one_line_error(run_stage("train", path), "error: [train]", *parts)
+    assert digest(path / "models/model.skops") == before

@@ -62,7 +62,7 @@ def test_adopt_writes_an_experiments_overrides_back_into_conf(project):
 
 
 def test_sync_recomposes_params_when_only_conf_changed(project):
-    path = project / "conf/model/linear_boost.yaml"  # the default model
+    path = project / "conf/model/logistic_regression.yaml"  # the default model
     path.write_text(path.read_text().replace("C: 1.0", "C: 0.5"))
     message = conf_sync.sync()
     assert "model.C" in message

@@ -28,7 +28,10 @@ from tabpipe.errors import PipelineError
 TOLERANCE = 1e-5
 OPSET = {"": 17, "ai.onnx.ml": 3}
 # Models of conf/model/ that skl2onnx cannot export, with the reason (the README lists them).
-UNSUPPORTED_MODELS: dict[str, str] = {}
+UNSUPPORTED_MODELS: dict[str, str] = {
+    "lightgbm": "LightGBM needs onnxmltools' converter, which is not installed",
+    "linear_boost": "a tabpipe stack of logistic regression and LightGBM: no converter",
+}
 
 
 class NanFill(TransformerMixin, BaseEstimator):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 from imblearn.under_sampling import RandomUnderSampler
 from sklearn import metrics as m
@@ -164,3 +167,16 @@ def test_tabpipe_metrics_prints_per_class_values_flat(tmp_path, monkeypatch, cap
     assert cli.main(["metrics"]) == 0
     out = capsys.readouterr().out
     assert "f1_macro" in out and "per_class.cat.recall  0.5000" in out
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in Path("conf/model").glob("*.yaml")))
+def test_every_model_option_fits_a_regression_task(option):
+    """Each zoo entry gives a regressor: itself, or its family's counterpart with its settings."""
+    from hydra.utils import instantiate
+
+    cfg = yaml.safe_load((Path("conf/model") / f"{option}.yaml").read_text())
+    cfg = {k: 42 if v == "${seed}" else v for k, v in cfg.items() if k != "_search_"}
+    model, _ = for_task(instantiate(cfg), "regression")
+    assert getattr(model, "_estimator_type", None) == "regressor" or (
+        model.__sklearn_tags__().estimator_type == "regressor"
+    )

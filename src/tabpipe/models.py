@@ -23,6 +23,8 @@ REGRESSION_COUNTERPART = {
     "DecisionTreeClassifier": "sklearn.tree.DecisionTreeRegressor",
     "KNeighborsClassifier": "sklearn.neighbors.KNeighborsRegressor",
     "LGBMClassifier": "lightgbm.LGBMRegressor",
+    "LinearBoostClassifier": "tabpipe.zoo.LinearBoostRegressor",
+    "SVC": "sklearn.svm.SVR",
 }
 # settings that mean something else (or nothing) for a regressor
 _CLASSIFIER_ONLY = {"class_weight", "criterion", "loss", "scoring", "multi_class"}
@@ -64,7 +66,9 @@ def for_task(estimator, task: str) -> tuple[object, str | None]:
     # the settings the config changed from the class defaults; a default (e.g. solver) may
     # not exist or mean something else in the regressor
     params = {
-        k: v for k, v in estimator.get_params(deep=False).items() if repr(v) != repr(defaults[k])
+        k: v
+        for k, v in estimator.get_params(deep=False).items()
+        if k not in defaults or repr(v) != repr(defaults[k])
     }
     kept = {k: v for k, v in params.items() if k in accepted and k not in _CLASSIFIER_ONLY}
     dropped = sorted(k for k, v in params.items() if k not in kept)

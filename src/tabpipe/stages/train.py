@@ -63,6 +63,11 @@ def train() -> None:
     if note:
         print(f"train: {note}")
     accepted = configured.get_params(deep=False)
+    if note:  # a classifier's search space, applied to its regressor: keep what applies
+        skipped = [param.name for param in space if param.name not in accepted]
+        space = [param for param in space if param.name in accepted]
+        if skipped:
+            print(f"train: not searched for the regressor: {', '.join(skipped)}")
     for param in space:
         if param.name not in accepted:
             raise PipelineError(

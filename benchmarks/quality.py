@@ -8,7 +8,8 @@ Runs in throw-away copies of the project (so the work tree is untouched), on thi
    model hash), as the reproducibility target asks.
 3. With `--sweep`: the README's 3x2 queue (`model=logistic_regression,hist_gradient_boosting,
    random_forest` x `balance=none,smote`) run with `dvc queue start -j 1` and with `-j 2`.
-4. Each `--data "OVERRIDES"` (Hydra overrides of an own-data option, e.g.
+4. Each `--case "OVERRIDES"` (e.g. `--case model=linear_boost`) runs with tune=bayesian too.
+5. Each `--data "OVERRIDES"` (Hydra overrides of an own-data option, e.g.
    `--data "data=csv data.path=/abs/table.csv data.target=price"`) runs the pipeline with
    tune=bayesian on that table too and reports its test metrics (RMSE for regression).
 
@@ -98,6 +99,9 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="also time the 3x2 queue, -j 1 vs 2")
     parser.add_argument("--data", action="append", default=[], help="own-data overrides")
     parser.add_argument(
+        "--case", action="append", default=[], help="more overrides to run with tune=bayesian"
+    )
+    parser.add_argument(
         "--only-sweep", action="store_true", help="time the sweep only; keep the other results"
     )
     args = parser.parse_args()
@@ -128,6 +132,10 @@ def main() -> None:
             extra = shlex.split(overrides)
             results.setdefault("own_data", []).append(
                 run_case(tmp, f"data-{index}", [*extra, "tune=bayesian"])
+            )
+        for index, overrides in enumerate(args.case):
+            results.setdefault("cases", []).append(
+                run_case(tmp, f"case-{index}", [*shlex.split(overrides), "tune=bayesian"])
             )
         if args.sweep:
             results["sweep_3x2"] = {"j1": sweep(tmp, 1), "j2": sweep(tmp, 2)}

@@ -124,7 +124,7 @@ def test_regression_with_a_chosen_regressor_reruns_train_and_evaluate_only(repo)
     )
     assert affected_stages(result.stdout) == ["train", "evaluate"]
     assert "task is regression: using" not in result.stdout  # the choice is kept
-    assert "train: fitting Ridge (regression)" in result.stdout
+    assert "cross-validation of Ridge on" in result.stdout
     assert scores(repo)["r2"] > 0.8
 
 

@@ -86,7 +86,7 @@ def train() -> None:
         X, y, splits(cv_cfg, rows, y, task), sampler, transformer, columns["categorical"]
     )
     print(
-        f"train: {len(folds)}-fold {cv_cfg.strategy} cross-validation of {model_cfg['_target_']}"
+        f"train: {len(folds)}-fold {cv_cfg.strategy} cross-validation of {type(configured).__name__}"
         f" on {len(rows)} rows ({metric.name}), tune={tune_cfg.method}"
     )
     results = search(

@@ -151,6 +151,14 @@ TRUSTED_TYPES: tuple[str, ...] = (
     # they cannot run code. Trusted here because the pipeline writes these files itself.
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    # LightGBM models (model=lightgbm, and the trees of model=linear_boost): the booster is
+    # stored as LightGBM's own text model inside its state
+    "collections.OrderedDict",
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMClassifier",
+    "lightgbm.sklearn.LGBMRegressor",
+    "tabpipe.zoo.LinearBoostClassifier",
+    "tabpipe.zoo.LinearBoostRegressor",
 )
 
 # Zip entries get this date, so equal models give equal bytes (and equal DVC hashes).

@@ -104,7 +104,7 @@ retrain: setup ## add the labelled batch NEW=path, rerun as an experiment, promo
 	tabpipe retrain --new "$(NEW)"
 
 benchmark-quality: setup ## test metrics of tune=bayesian, twice, and the 3x2 sweep at -j 1 / -j 2
-	python benchmarks/quality.py --sweep
+	python benchmarks/quality.py --sweep --case model=linear_boost
 
 clean-venv: ## remove .venv (make setup recreates it from uv.lock)
 	rm -rf $(VENV) .tools

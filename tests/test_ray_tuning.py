@@ -131,7 +131,9 @@ def start_node(args: list[str], log: Path) -> subprocess.Popen:
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: teardown stops exactly these
-        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+        # token authentication off on both sides, whatever ~/.ray/auth_token holds: Ray 2.60
+        # turns it on for `ray start` when that file exists, but not for a connecting driver
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"},
     )
 
 
@@ -141,6 +143,8 @@ def ray_cluster() -> Iterator[str]:
     # short and unique: Ray's Unix socket paths must stay under ~100 characters, and another
     # Ray session on this machine keeps its own /tmp/ray
     temp_dir = Path(tempfile.mkdtemp(prefix="tpray", dir="/tmp"))
+    auth_mode = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # this process is the driver (see start_node)
     port = free_port()
     address = f"127.0.0.1:{port}"
     nodes = []
@@ -185,6 +189,10 @@ def ray_cluster() -> Iterator[str]:
     finally:
         for node in reversed(nodes):  # the worker first: it would wait for a gone head
             stop_group(node)
+        if auth_mode is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = auth_mode
         leaked = group_members({node.pid for node in nodes})
         shutil.rmtree(temp_dir, ignore_errors=True)
         assert not leaked, f"Ray processes left running: {leaked}"

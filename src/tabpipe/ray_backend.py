@@ -66,6 +66,11 @@ def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
         ) from None
 
 
+def first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:300] if text else type(err).__name__
+
+
 def runtime_env(address: str | None) -> dict[str, Any]:
     """The job's runtime environment: single-threaded tasks, and on a cluster this code.
 
@@ -96,9 +101,12 @@ def session(address: str | None) -> Iterator[None]:
             log_to_driver=False,
         )
     except (ConnectionError, ValueError, RuntimeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        # Ray wraps the reason (e.g. a cluster with token authentication) in __cause__
+        reasons = [first_line(e) for e in (err, err.__cause__) if e is not None]
         raise PipelineError(
-            f"params.yaml: tune.ray_address '{address}': cannot connect ({first})", fix=FIX
+            f"params.yaml: tune.ray_address '{address}': cannot connect ({': '.join(reasons)})",
+            fix=FIX + "; a cluster with token authentication needs RAY_AUTH_MODE=token and its "
+            "token (RAY_AUTH_TOKEN) in the environment",
         ) from None
     try:
         yield

@@ -88,6 +88,9 @@ class TuneConfig:
     grid_points: int = 3
     n_startup_trials: int = 10
     seed: int = 42
+    backend: str = "local"  # local | ray (trials and folds as Ray tasks)
+    ray_address: str | None = None  # null: start Ray here; "auto", "host:port", "ray://host:port"
+    ray_parallel: int = 4  # bayesian on Ray: trials asked per batch (part of the result)
 
 
 @dataclass

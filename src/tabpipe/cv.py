@@ -15,6 +15,7 @@ matrices, `score_folds` then fits only the estimator. The scores equal those of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,14 +196,37 @@ def prepare_folds(
     return out
 
 
-def score_folds(estimator, folds: list[Fold], metric: Metric) -> list[float]:
-    """Fit a clone of `estimator` on each fold and score it on that fold's validation rows."""
+def score_fold(estimator, fold: Fold, metric: Metric) -> float:
+    """Fit a clone of `estimator` on one fold, score it on that fold's validation rows.
+
+    Larger is better for every metric here: a lower-is-better scorer's sign is flipped back,
+    so scores read as the metric itself (an RMSE of 3.2, not -3.2).
+    """
     from sklearn.metrics import get_scorer
 
-    scorer = get_scorer(metric.scorer)
     sign = 1.0 if metric.greater_is_better else -1.0
-    scores = []
-    for fold in folds:
-        model = clone(estimator).fit(fold.X_train, fold.y_train)
-        scores.append(sign * float(scorer(model, fold.X_valid, fold.y_valid)))
-    return scores
+    model = clone(estimator).fit(fold.X_train, fold.y_train)
+    return sign * float(get_scorer(metric.scorer)(model, fold.X_valid, fold.y_valid))
+
+
+def score_folds(estimator, folds: list[Fold], metric: Metric) -> list[float]:
+    """Fit a clone of `estimator` on each fold and score it on that fold's validation rows."""
+    return [score_fold(estimator, fold, metric) for fold in folds]
+
+
+@dataclass
+class CVObjective:
+    """What a search scores: the estimator `build(params)` returns, on the prepared folds.
+
+    Calling it scores one trial fold after fold in this process. The Ray backend
+    (`tabpipe.ray_backend`) takes it apart instead: it builds the estimator here and fits
+    each (trial, fold) pair as its own task, with `score_fold`, so both give the same numbers.
+    `build` must be picklable (a module-level function or a functools.partial of one).
+    """
+
+    build: Callable[[dict[str, Any]], Any]
+    folds: list[Fold]
+    metric: Metric
+
+    def __call__(self, params: dict[str, Any]) -> list[float]:
+        return score_folds(self.build(params), self.folds, self.metric)

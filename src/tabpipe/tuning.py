@@ -11,9 +11,15 @@ conf/model/ (never passed to the estimator), one line per hyperparameter:
 Every method runs through one Optuna study, so the trial history, the progress lines and the
 selection report look the same for all of them: `grid` uses Optuna's GridSampler over
 `tune.grid_points` values of each range, `random` its RandomSampler, `bayesian` its TPESampler.
-All three are seeded (`tune.seed`) and run one trial at a time, so the same config and
-`tune.n_trials` give the same trials and the same best parameters on every run;
+All three are seeded (`tune.seed`) and, locally, run one trial at a time, so the same config
+and `tune.n_trials` give the same trials and the same best parameters on every run;
 `tune.timeout_s` stops by the clock instead, and then the number of trials may vary.
+
+With `tune.backend=ray` the study asks for a batch of trials, their folds are fitted as Ray
+tasks (`tabpipe.ray_backend`), and the scores are told back in trial order. Grid and random
+trials do not depend on earlier scores: the trials and scores equal the local ones. TPE's do:
+it asks `tune.ray_parallel` trials knowing only the batches before, so its trials depend on
+that batch size (and equal the local ones for a batch of 1), but not on which task ends first.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from tabpipe.errors import PipelineError
 
 SEARCH_KEY = "_search_"
 METHODS = ("none", "grid", "random", "bayesian")
+BACKENDS = ("local", "ray")
 KINDS = ("float", "int", "choice")
 
 
@@ -136,25 +143,114 @@ def search(
     """Run the configured search; `evaluate(params)` returns the fold scores of one trial.
 
     `tune.method=none` is one trial with the configured parameters. A trial whose parameters
-    the estimator rejects is recorded as failed and the search goes on.
+    the estimator rejects is recorded as failed and the search goes on. With
+    `tune.backend=ray`, `evaluate` must be a `tabpipe.cv.CVObjective`: its (trial, fold) fits
+    run as Ray tasks (`tabpipe.ray_backend`), and the trials and scores are those of the local
+    search, except for bayesian, whose trials depend on `tune.ray_parallel` (README).
     """
     if cfg.method not in METHODS:
         raise PipelineError(
             f"params.yaml: unknown tune.method '{cfg.method}'",
             fix=f"pick one of the files in conf/tune/: -S tune=<{'|'.join(METHODS)}>",
         )
-    if cfg.method == "none":
-        scores = evaluate({})
-        return [
-            TrialResult(0, {}, float(np.mean(scores)), float(np.std(scores)), scores, "complete")
-        ]
-    if not space:
+    check_backend(cfg)
+    if cfg.method != "none" and not space:
         raise PipelineError(
             f"params.yaml: tune.method={cfg.method} but the model has no {SEARCH_KEY} section",
             fix=f"add a search space under {SEARCH_KEY} to the model's file in conf/model/ "
             "(see README, Tuning), or use -S tune=none",
         )
+    if cfg.backend == "local":
+        if cfg.method == "none":
+            scores = evaluate({})
+            return [
+                TrialResult(
+                    0, {}, float(np.mean(scores)), float(np.std(scores)), scores, "complete"
+                )
+            ]
+        return _optuna_search(
+            space, local_scorer(evaluate), 1, cfg, greater_is_better, metric_name, log
+        )
+
+    from tabpipe.ray_backend import RayScorer, session
+
+    scorer = RayScorer(evaluate)
+    with session(cfg.ray_address):
+        if cfg.method == "none":
+            (outcome,) = scorer([{}])
+            if isinstance(outcome, str):
+                raise PipelineError(f"tune: the configured model failed on Ray ({outcome})")
+            mean, std = float(np.mean(outcome)), float(np.std(outcome))
+            results = [TrialResult(0, {}, mean, std, outcome, "complete")]
+        else:
+            # grid and random: no trial depends on another's score, so all go at once;
+            # bayesian: batches of ray_parallel, each asked knowing the batches before it
+            batch = cfg.ray_parallel if cfg.method == "bayesian" or cfg.timeout_s else None
+            results = _optuna_search(space, scorer, batch, cfg, greater_is_better, metric_name, log)
+    log(f"tune: {scorer.tasks} Ray tasks ran on {len(scorer.nodes)} node(s)")
+    return results
+
+
+def check_backend(cfg) -> None:
+    """Fail before any work on a bad `tune.backend` setting or a Ray address nobody answers at.
+
+    The train stage calls this before it prepares the folds, so a typo in the address costs
+    seconds, not the folds' resampling and featurizing.
+    """
+    if cfg.backend not in BACKENDS:
+        raise PipelineError(
+            f"params.yaml: unknown tune.backend '{cfg.backend}'",
+            fix=f"use -S tune.backend=<{'|'.join(BACKENDS)}>",
+        )
+    if cfg.backend != "ray":
+        return
+    if cfg.ray_parallel < 1:
+        raise PipelineError(
+            f"params.yaml: tune.ray_parallel={cfg.ray_parallel}, but a batch needs a trial",
+            fix="use -S tune.ray_parallel=4 (or more: about the cluster's CPUs / cv.folds)",
+        )
+    if cfg.ray_address is not None:
+        from tabpipe.ray_backend import check_reachable
+
+        check_reachable(cfg.ray_address)
+
+
+Outcome = list[float] | str  # a trial's fold scores, or why it failed
+
+
+def local_scorer(
+    evaluate: Callable[[dict[str, Any]], list[float]],
+) -> Callable[[list[dict[str, Any]]], list[Outcome]]:
+    """Score trials one after another in this process."""
+
+    def score(trials: list[dict[str, Any]]) -> list[Outcome]:
+        out: list[Outcome] = []
+        for params in trials:
+            try:
+                out.append([float(s) for s in evaluate(params)])
+            except (ValueError, PipelineError) as err:  # parameters the estimator rejects
+                out.append(str(err).splitlines()[0][:200])
+        return out
+
+    return score
+
+
+def _optuna_search(
+    space: list[Param],
+    score: Callable[[list[dict[str, Any]]], list[Outcome]],
+    batch: int | None,
+    cfg,
+    greater_is_better: bool,
+    metric_name: str,
+    log: Callable[[str], None],
+) -> list[TrialResult]:
+    """Ask Optuna for `batch` trials (None: all that remain), score them, tell in order.
+
+    Telling in trial order keeps the study's history, and so the next batch, independent of
+    which trial finished first.
+    """
     import optuna
+    from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     n_trials, timeout = cfg.n_trials, cfg.timeout_s
@@ -162,7 +258,14 @@ def search(
         grid = grid_values(space, cfg.grid_points)
         size = math.prod(len(v) for v in grid.values())
         n_trials = size if n_trials is None else min(n_trials, size)
-        sampler = optuna.samplers.GridSampler(grid, seed=cfg.seed)
+
+        class Grid(optuna.samplers.GridSampler):
+            # GridSampler calls Study.stop() once the grid is used up, which Optuna allows
+            # only inside study.optimize(); the loop below stops at the grid's size itself
+            def after_trial(self, study, trial, state, values) -> None:
+                pass
+
+        sampler = Grid(grid, seed=cfg.seed)
         space = [Param(p.name, "choice", choices=grid[p.name]) for p in space]
     elif cfg.method == "random":
         sampler = optuna.samplers.RandomSampler(seed=cfg.seed)
@@ -179,36 +282,37 @@ def search(
     direction = "maximize" if greater_is_better else "minimize"
     study = optuna.create_study(direction=direction, sampler=sampler)
     errors: dict[int, str] = {}
-    started = time.perf_counter()
-
-    def objective(trial) -> float:
-        params = suggest(trial, space)
-        try:
-            scores = evaluate(params)
-        except (ValueError, PipelineError) as err:  # parameters the estimator rejects
-            errors[trial.number] = str(err).splitlines()[0][:200]
-            raise optuna.TrialPruned() from None
-        trial.set_user_attr("scores", [float(s) for s in scores])
-        return float(np.mean(scores))
-
     total = "?" if n_trials is None else str(n_trials)
+    started = time.perf_counter()
+    asked = 0
+    while (n_trials is None or asked < n_trials) and (
+        timeout is None or time.perf_counter() - started < timeout
+    ):
+        size = (n_trials - asked) if batch is None else batch
+        if n_trials is not None:
+            size = min(size, n_trials - asked)
+        trials = [study.ask() for _ in range(size)]
+        asked += size
+        outcomes = score([suggest(trial, space) for trial in trials])
+        for trial, outcome in zip(trials, outcomes, strict=True):
+            if isinstance(outcome, str):
+                errors[trial.number] = outcome
+                frozen = study.tell(trial, state=TrialState.PRUNED)
+            else:
+                trial.set_user_attr("scores", outcome)
+                frozen = study.tell(trial, float(np.mean(outcome)))
+            elapsed = time.perf_counter() - started
+            if frozen.value is None:
+                line = f"failed: {errors.get(frozen.number, frozen.state.name)}"
+            else:
+                best = study.best_trial
+                line = (
+                    f"{metric_name} {frozen.value:.4f} ± {np.std(outcome):.4f}  "
+                    f"best {best.value:.4f} (trial {best.number})"
+                )
+            shown = {k: plain(v) for k, v in frozen.params.items()}
+            log(f"tune: trial {frozen.number + 1}/{total} [{elapsed:5.1f}s] {line}  {shown}")
 
-    def progress(study, trial) -> None:
-        elapsed = time.perf_counter() - started
-        if trial.value is None:
-            line = f"failed: {errors.get(trial.number, trial.state.name)}"
-        else:
-            best = study.best_trial
-            line = (
-                f"{metric_name} {trial.value:.4f} ± {np.std(trial.user_attrs['scores']):.4f}  "
-                f"best {best.value:.4f} (trial {best.number})"
-            )
-        shown = {k: plain(v) for k, v in trial.params.items()}
-        log(f"tune: trial {trial.number + 1}/{total} [{elapsed:5.1f}s] {line}  {shown}")
-
-    study.optimize(
-        objective, n_trials=n_trials, timeout=timeout, callbacks=[progress], gc_after_trial=False
-    )
     results = []
     for trial in study.trials:
         scores = trial.user_attrs.get("scores", [])

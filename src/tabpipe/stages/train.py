@@ -6,15 +6,18 @@ tune=grid|random|bayesian every trial is scored that way; the best parameters ar
 the whole training split as the balance and featurize stages prepared it.
 """
 
+from functools import partial
+
 from tabpipe import io
 from tabpipe.config import instantiate_checked, load_params, load_section, load_target_section
-from tabpipe.cv import main_metric, prepare_folds, score_folds, splits
+from tabpipe.cv import CVObjective, main_metric, prepare_folds, splits
 from tabpipe.errors import PipelineError, stage_main
 from tabpipe.features import build_transformer
 from tabpipe.models import fit_model, for_task, inference_pipeline
 from tabpipe.tuning import (
     SEARCH_KEY,
     best_trial,
+    check_backend,
     parse_space,
     plain,
     search,
@@ -56,6 +59,7 @@ def train() -> None:
     columns = io.read_json(io.COLUMNS)
     target, task = columns["target"], columns.get("task", "binary")
     metric = main_metric(cv_cfg.metric, task)
+    check_backend(tune_cfg)  # an unreachable Ray cluster fails now, not after the folds
     class_weight = balance_cfg.get("class_weight")
     space = parse_space(model_cfg.get(SEARCH_KEY)) if tune_cfg.method != "none" else []
     configured = build_estimator(model_cfg, {}, class_weight, task)  # fails before any fold
@@ -89,11 +93,10 @@ def train() -> None:
         f"train: {len(folds)}-fold {cv_cfg.strategy} cross-validation of {type(configured).__name__}"
         f" on {len(rows)} rows ({metric.name}), tune={tune_cfg.method}"
     )
+    build = partial(build_estimator, model_cfg, class_weight=class_weight, task=task)
     results = search(
         space,
-        lambda trial: score_folds(
-            build_estimator(model_cfg, trial, class_weight, task), folds, metric
-        ),
+        CVObjective(build, folds, metric),
         tune_cfg,
         metric.greater_is_better,
         metric.name,

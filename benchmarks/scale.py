@@ -41,16 +41,34 @@ _STAGE = re.compile(r"tabpipe\.stages\.(\w+)")
 class Poller(threading.Thread):
     """Peak RSS of a process tree, per stage (from the command line of each child)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, progress: Path | None = None) -> None:
         super().__init__(daemon=True)
+        self.progress = progress
         self.root = psutil.Process(pid)
         self.peak_total = 0
         self.stage_peak: dict[str, int] = {}
         self.stage_span: dict[str, list[float]] = {}
         self.done = threading.Event()
 
+    def figures(self) -> dict:
+        return {
+            "peak_rss_mb": round(self.peak_total / 1e6),
+            "stages": {
+                s: {
+                    "seconds": round(self.stage_span[s][1] - self.stage_span[s][0], 1),
+                    "peak_rss_mb": round(self.stage_peak[s] / 1e6),
+                }
+                for s in STAGES
+                if s in self.stage_span
+            },
+        }
+
     def run(self) -> None:
+        polls = 0
         while not self.done.is_set():
+            polls += 1
+            if self.progress is not None and polls % 100 == 0:  # a long run's figures so far
+                self.progress.write_text(json.dumps(self.figures(), indent=2) + "\n")
             try:
                 procs = [self.root, *self.root.children(recursive=True)]
             except psutil.NoSuchProcess:
@@ -74,13 +92,13 @@ class Poller(threading.Thread):
             time.sleep(POLL_S)
 
 
-def measured(args: list[str], cwd: Path) -> dict:
+def measured(args: list[str], cwd: Path, progress: Path | None = None) -> dict:
     """Run `args`, polling memory; wall time, peak RSS of the tree, per-stage figures."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         args, cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    poller = Poller(proc.pid)
+    poller = Poller(proc.pid, progress)
     poller.start()
     out, _ = proc.communicate()
     elapsed = time.perf_counter() - start
@@ -88,19 +106,7 @@ def measured(args: list[str], cwd: Path) -> dict:
     poller.join()
     if proc.returncode != 0:
         raise SystemExit(f"{args} failed:\n{out[-4000:]}")
-    return {
-        "seconds": round(elapsed, 2),
-        "peak_rss_mb": round(poller.peak_total / 1e6),
-        "stages": {
-            s: {
-                "seconds": round(poller.stage_span[s][1] - poller.stage_span[s][0], 1),
-                "peak_rss_mb": round(poller.stage_peak[s] / 1e6),
-            }
-            for s in STAGES
-            if s in poller.stage_span
-        },
-        "output": out,
-    }
+    return {"seconds": round(elapsed, 2), **poller.figures(), "output": out}
 
 
 def configure(repo: Path, n_rows: int) -> None:
@@ -140,13 +146,17 @@ def queue(repo: Path, jobs: int) -> float:
     return round(elapsed, 1)
 
 
-def bench(n_rows: int, with_queue: bool) -> dict:
+def bench(n_rows: int, with_queue: bool, cold_only: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         repo = copy_project(Path(tmp) / "repo")
         shutil.rmtree(repo / "metrics", ignore_errors=True)
         configure(repo, n_rows)
-        cold = measured(["dvc", "repro"], repo)
+        progress = RESULTS.with_name(f"scale_{n_rows}_progress.json")
+        cold = measured(["dvc", "repro"], repo, progress)
+        progress.unlink(missing_ok=True)
         assert len(re.findall(r"Running stage", cold.pop("output"))) == 7
+        if cold_only:
+            return {"rows": n_rows, "cold_dvc_repro": cold}
         noop = min(measured(["dvc", "repro"], repo)["seconds"] for _ in range(3))
         change = measured(["dvc", "exp", "run", "-S", "model.C=0.3"], repo)
         change.pop("output")
@@ -187,12 +197,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
     parser.add_argument("--queue", action="store_true", help="also -j 1 vs -j 2 (smallest size)")
+    parser.add_argument("--cold-only", action="store_true", help="only the cold `dvc repro`")
     args = parser.parse_args()
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"sizes": {}}
-    results["machine"] = machine()
     for i, n_rows in enumerate(sorted(args.rows)):
-        result = bench(n_rows, args.queue and i == 0)
+        result = bench(n_rows, args.queue and i == 0, args.cold_only)
         result["taken"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        # read again: another size may have been measured meanwhile by a second run
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"sizes": {}}
+        results["machine"] = machine()
         results["sizes"][str(n_rows)] = result
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from tabpipe.errors import PipelineError
 
-# Peak resident memory of the pipeline per cell (row x column) of the raw table, measured by
-# benchmarks/scale.py (the train stage holds the cross-validation folds' feature matrices,
-# which is the peak); rounded up so the check errs on the side of stopping early.
-BYTES_PER_CELL = 200
-# Below this, the estimate is noise next to the interpreter and libraries themselves.
-BASE_BYTES = 600 * 1024**2
+# Peak resident memory of the pipeline per cell (row x column) of the raw table, from
+# benchmarks/scale.py: featurize and train hold the over-sampled training rows as float64
+# one-hot features (about 2.5 cells per raw cell at 8 bytes each) next to their DataFrames.
+BYTES_PER_CELL = 60
+# The part that does not grow with the rows: interpreter and libraries, and the
+# cross-validation folds, which are capped at scale.cv_max_rows.
+BASE_BYTES = 2 * 1024**3
 
 
 def estimate_bytes(n_rows: int, n_columns: int) -> int:

@@ -19,7 +19,7 @@ PORT ?= 8000
 
 .PHONY: help setup run params adopt check-params test test-fast lint format report benchmark \
 	benchmark-quality clean-venv promote predict serve export benchmark-serving monitor simulate \
-	retrain
+	retrain benchmark-scale
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -102,6 +102,9 @@ simulate: setup ## write the four simulated batches (SEED=0) to data/batches/
 retrain: setup ## add the labelled batch NEW=path, rerun as an experiment, promote if it passes
 	@test -n "$(NEW)" || { echo "usage: make retrain NEW=path"; exit 2; }
 	tabpipe retrain --new "$(NEW)"
+
+benchmark-scale: setup ## 100k/1M/10M synthetic rows: cold, per-stage time and memory (results/scale.json)
+	python benchmarks/scale.py --rows $(or $(ROWS),100000 1000000 10000000) --queue
 
 benchmark-quality: setup ## test metrics of tune=bayesian, twice, and the 3x2 sweep at -j 1 / -j 2
 	python benchmarks/quality.py --sweep --case model=linear_boost

@@ -248,3 +248,19 @@ def test_a_resampler_that_gives_up_names_the_key_and_a_way_out(mixed):
     with pytest.raises(PipelineError, match=r"balance \(ADASYN\) failed: Not any neig") as err:
         resample(X, y, ADASYN(n_neighbors=3, random_state=0), categorical=["contract"])
     assert "-S balance=smote" in err.value.fix
+
+
+@pytest.mark.parametrize("kind", ["over", "under"])
+def test_random_samplers_pick_the_same_rows_without_the_neighbour_preparation(mixed, kind):
+    import tabpipe.balancing as balancing
+
+    X, y = mixed
+    cls = RandomOverSampler if kind == "over" else RandomUnderSampler
+    fast = resample(X, y, cls(sampling_strategy=0.5, random_state=3), ["contract"])
+    # the full path: what resample did before, the sampler on the whole prepared table
+    reference = cls(sampling_strategy=0.5, random_state=3)
+    X_ref, y_ref = reference.fit_resample(X, y)
+    pd.testing.assert_frame_equal(fast.X, X.iloc[reference.sample_indices_].reset_index(drop=True))
+    assert list(fast.y) == list(y_ref) and len(X_ref) == len(fast.X)
+    assert not balancing.needs_features(cls())
+    assert balancing.needs_features(SMOTE())

@@ -131,3 +131,53 @@ def test_unknown_or_mistyped_config_key_is_named(featurized, tmp_path, stage, se
     workdir = Path(shutil.copytree(featurized, tmp_path / "work"))
     set_params(workdir, section, **values)
     assert_one_line_error(run_stage(stage, workdir), f"error: [{stage}]", "params.yaml", key)
+
+
+SYNTHETIC = dict(
+    source="synthetic",
+    target="target",
+    id_columns=[],
+    n_numeric=4,
+    n_categorical=2,
+    positive_rate=0.1,
+    signal=1.0,
+    seed=1,
+)
+
+
+def test_a_synthetic_table_too_large_for_memory_is_refused_before_any_work(workdir):
+    import psutil
+
+    from tabpipe.scale import BYTES_PER_CELL
+
+    raw = workdir / "data/raw/data.parquet"
+    before = digest(raw)
+    # a size whose estimate is twice the machine's whole memory
+    rows = 2 * psutil.virtual_memory().total // (7 * BYTES_PER_CELL)
+    set_params(workdir, "data", **SYNTHETIC, n_rows=int(rows))
+    result = run_stage("fetch", workdir)
+    line = assert_one_line_error(result, "[fetch]", f"data.n_rows={rows}", "is available")
+    assert "need an estimated" in line and "use at most about" in line
+    assert digest(raw) == before  # nothing generated, the earlier output intact
+
+
+def test_a_small_synthetic_table_is_streamed_to_the_raw_file(workdir):
+    set_params(workdir, "data", **SYNTHETIC, n_rows=1000)
+    result = run_stage("fetch", workdir)
+    assert result.returncode == 0, result.stderr
+    raw = pd.read_parquet(workdir / "data/raw/data.parquet")
+    assert raw.shape == (1000, 7)
+    report = yaml.safe_load((workdir / "metrics/fetch.json").read_text())
+    assert report == {"rows": 1000, "columns": 7}
+
+
+def test_above_max_smote_rows_the_balance_stage_says_it_over_samples_at_random(workdir):
+    for stage in ("clean", "split"):
+        assert run_stage(stage, workdir).returncode == 0
+    set_params(workdir, "scale", max_smote_rows=10)
+    result = run_stage("balance", workdir)
+    assert result.returncode == 0, result.stderr
+    assert "replaced by RandomOverSampler" in result.stdout
+    report = yaml.safe_load((workdir / "metrics/balance.json").read_text())
+    assert report["resampler"] == "RandomOverSampler"
+    assert "scale.max_smote_rows=10" in report["large_data"]

@@ -156,6 +156,8 @@ def resample(X: pd.DataFrame, y: pd.Series, sampler, categorical: list[str]) -> 
         if sampler.get_params().get("categorical_encoder", "") is None:
             sampler.set_params(categorical_encoder=_dense_decoder())
     report["resampler"] = type(sampler).__name__
+    if not needs_features(sampler):
+        return _by_indices(X, y, sampler, report)
 
     numeric = [c for c in X.columns if c not in cats]
     center = X[numeric].median() if numeric else pd.Series(dtype=float)
@@ -197,6 +199,33 @@ def resample(X: pd.DataFrame, y: pd.Series, sampler, categorical: list[str]) -> 
     report["after"] = class_counts(y_res)
     report["rows_added"] = int(len(X_out) - len(X))
     return BalanceResult(X_out.reset_index(drop=True), y_res, report)
+
+
+def needs_features(sampler) -> bool:
+    """False for samplers that pick rows from the labels alone (random over/under-sampling)."""
+    from imblearn.over_sampling import RandomOverSampler
+    from imblearn.under_sampling import RandomUnderSampler
+
+    return not (
+        isinstance(sampler, (RandomOverSampler, RandomUnderSampler))
+        and getattr(sampler, "shrinkage", None) is None  # shrinkage draws new values
+    )
+
+
+def _by_indices(X: pd.DataFrame, y: pd.Series, sampler, report: dict) -> BalanceResult:
+    """Resample with a sampler that only picks rows: it sees row numbers, not the table.
+
+    Its choice depends on the labels and its seed only, so this gives the rows the full
+    preparation would; on six million rows that preparation (standardised copies, text
+    columns as Python strings) took more memory than all the later stages.
+    """
+    positions = np.arange(len(X)).reshape(-1, 1)
+    _, y_res = sampler.fit_resample(positions, y)
+    X_out = X.iloc[sampler.sample_indices_].reset_index(drop=True)
+    y_out = pd.Series(np.asarray(y_res), name=y.name)
+    report["after"] = class_counts(y_out)
+    report["rows_added"] = int(len(X_out) - len(X))
+    return BalanceResult(X_out, y_out, report)
 
 
 def _restore(X_res, X, numeric, cats, center, scale) -> pd.DataFrame:

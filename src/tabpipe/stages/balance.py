@@ -2,13 +2,16 @@
 
 from tabpipe import io
 from tabpipe.balancing import resample
-from tabpipe.config import instantiate_checked, load_target_section
+from tabpipe.config import instantiate_checked, load_params, load_section, load_target_section
 from tabpipe.errors import PipelineError, stage_main
+from tabpipe.scale import large_data_sampler
 
 
 @stage_main("balance")
 def main() -> None:
-    sampler_cfg = load_target_section("balance")
+    params = load_params()
+    sampler_cfg = load_target_section("balance", params=params)
+    scale_cfg = load_section("scale", params=params)
     columns = io.read_json(io.COLUMNS)
     train_path = io.split_path("train")
     train = io.read_parquet(train_path)
@@ -25,12 +28,17 @@ def main() -> None:
         print(f"balance: {note}")
         return
     sampler = instantiate_checked("balance", sampler_cfg)  # None for balance=none
+    sampler, note = large_data_sampler(sampler, len(train), scale_cfg.max_smote_rows)
+    if note:
+        print(f"balance: {note}")
     try:
         result = resample(train[features], train[target], sampler, columns["categorical"])
     except PipelineError as err:
         raise PipelineError(f"{train_path}: {err.message}", fix=err.fix) from None
     balanced = result.X.assign(**{target: result.y.to_numpy()})
     io.write_parquet(balanced, io.BALANCED_TRAIN)
+    if note:  # absent below the threshold, so the default run's report stays as it was
+        result.report["large_data"] = note
     io.write_json(result.report, io.BALANCE_REPORT)
     report = result.report
     print(f"balance: {report['resampler']} {report['before']} -> {report['after']}")

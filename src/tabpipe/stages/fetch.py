@@ -1,6 +1,6 @@
 """fetch: load the configured source, append the labelled batches in data/incoming/, write it."""
 
-from tabpipe import io, sources
+from tabpipe import io, scale, sources
 from tabpipe.config import load_section
 from tabpipe.errors import stage_main
 from tabpipe.incoming import append_batches, batch_files
@@ -9,11 +9,18 @@ from tabpipe.incoming import append_batches, batch_files
 @stage_main("fetch")
 def main() -> None:
     data_cfg = load_section("data")
+    batch_paths = batch_files(io.INCOMING_DIR)
+    if data_cfg.source == "synthetic" and not batch_paths:
+        fetch_synthetic(data_cfg)
+        return
+    size = sources.parquet_size(data_cfg)
+    if size is not None:  # a large Parquet file is refused before it is read
+        scale.check_memory(*size, scale.available_bytes(), f"data.path '{data_cfg.path}'")
     info: dict = {}
     raw = sources.load(data_cfg, info)
     # Parquet needs text column names; a source may hand out integers (e.g. a header-less CSV)
     raw.columns = [str(c) for c in raw.columns]
-    batches = [(str(path), io.read_table(path)) for path in batch_files(io.INCOMING_DIR)]
+    batches = [(str(path), io.read_table(path)) for path in batch_paths]
     raw = sources.parquet_safe(append_batches(raw, batches))
     io.write_parquet(raw, io.RAW)
     report = {"rows": int(len(raw)), "columns": int(raw.shape[1])}
@@ -24,6 +31,24 @@ def main() -> None:
     print(f"fetch: {data_cfg.source}: {len(raw)} rows x {raw.shape[1]} columns{added} -> {io.RAW}")
     if "sha256" in info and not data_cfg.sha256:
         print(f"fetch: content SHA-256 {info['sha256']} (pin it: -S data.sha256={info['sha256']})")
+
+
+def fetch_synthetic(data_cfg) -> None:
+    """Stream the generated table block by block into the output: no DataFrame of it all."""
+    from tabpipe import synthetic
+
+    spec = sources.synthetic_spec(data_cfg)
+    synthetic.check(spec)
+    columns = len(spec.columns())
+    needed = scale.check_memory(
+        spec.n_rows, columns, scale.available_bytes(), f"data.n_rows={spec.n_rows}"
+    )
+    rows = io.write_with(lambda tmp: synthetic.write(spec, tmp), io.RAW)
+    io.write_json({"rows": rows, "columns": columns}, io.FETCH_REPORT)
+    print(
+        f"fetch: synthetic: {rows} rows x {columns} columns -> {io.RAW} "
+        f"(estimated peak memory of the pipeline {scale.gib(needed)})"
+    )
 
 
 if __name__ == "__main__":

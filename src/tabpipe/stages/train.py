@@ -14,6 +14,7 @@ from tabpipe.cv import CVObjective, main_metric, prepare_folds, splits
 from tabpipe.errors import PipelineError, stage_main
 from tabpipe.features import build_transformer
 from tabpipe.models import fit_model, for_task, inference_pipeline
+from tabpipe.scale import cv_sample, cv_sample_size, large_data_model, large_data_sampler
 from tabpipe.tuning import (
     SEARCH_KEY,
     best_trial,
@@ -56,7 +57,12 @@ def train() -> None:
     balance_cfg = load_target_section("balance", params=params)
     cv_cfg, tune_cfg = load_section("cv", params=params), load_section("tune", params=params)
     featurize_cfg = load_section("featurize", params=params)
+    scale_cfg = load_section("scale", params=params)
     columns = io.read_json(io.COLUMNS)
+    n_train = io.parquet_rows(io.split_path("train"))
+    model_cfg, large_note = large_data_model(model_cfg, n_train, scale_cfg)
+    if large_note:
+        print(f"train: {large_note}")
     target, task = columns["target"], columns.get("task", "binary")
     metric = main_metric(cv_cfg.metric, task)
     check_backend(tune_cfg)  # an unreachable Ray cluster fails now, not after the folds
@@ -81,8 +87,18 @@ def train() -> None:
             )
 
     rows = io.read_parquet(io.split_path("train"))
+    sample = cv_sample_size(len(rows), scale_cfg.cv_max_rows)
+    if sample is not None:
+        rows = cv_sample(rows, target, sample, cv_cfg.seed, stratify=task != "regression")
+        print(
+            f"train: {n_train:,} training rows > scale.cv_max_rows={scale_cfg.cv_max_rows:,}: "
+            f"cross-validating on a {'stratified ' if task != 'regression' else ''}sample of "
+            f"{sample:,} rows (the final model is fitted on all of them)"
+        )
     X, y = rows[columns["numeric"] + columns["categorical"]], rows[target]
     sampler = None if task == "regression" else instantiate_checked("balance", balance_cfg)
+    # the same switch as the balance stage, decided on the same count (the whole split)
+    sampler, _ = large_data_sampler(sampler, n_train, scale_cfg.max_smote_rows)
     transformer = build_transformer(
         featurize_cfg, columns["numeric"], columns["categorical"], featurize_cfg.seed
     )

@@ -106,8 +106,8 @@ def train() -> None:
         X, y, splits(cv_cfg, rows, y, task), sampler, transformer, columns["categorical"]
     )
     print(
-        f"train: {len(folds)}-fold {cv_cfg.strategy} cross-validation of {type(configured).__name__}"
-        f" on {len(rows)} rows ({metric.name}), tune={tune_cfg.method}"
+        f"train: {len(folds)}-fold {cv_cfg.strategy} cross-validation of "
+        f"{type(configured).__name__} on {len(rows)} rows ({metric.name}), tune={tune_cfg.method}"
     )
     build = partial(build_estimator, model_cfg, class_weight=class_weight, task=task)
     results = search(

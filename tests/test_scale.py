@@ -65,8 +65,8 @@ def test_cross_validation_samples_keep_the_class_shares_and_the_order():
     assert scale.cv_sample_size(1000, 2000) is None
     assert scale.cv_sample_size(1000, None) is None
     n = scale.cv_sample_size(1000, 200)
-    sample = scale.cv_sample(rows, "y", n, seed=0, stratify=True)
+    sample = scale.sample_rows(rows, "y", n, seed=0, stratify=True)
     assert len(sample) == 200 and sample["y"].sum() == 20
     assert sample["x"].is_monotonic_increasing
-    again = scale.cv_sample(rows, "y", n, seed=0, stratify=True)
+    again = scale.sample_rows(rows, "y", n, seed=0, stratify=True)
     pd.testing.assert_frame_equal(sample, again)

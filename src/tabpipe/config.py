@@ -104,6 +104,7 @@ class TuneConfig:
 class EvaluateConfig:
     threshold_metric: str = "f1"
     importance_repeats: int = 5
+    importance_max_rows: int | None = 100_000
     seed: int = 42
 
 

@@ -100,9 +100,9 @@ def cv_sample_size(n_rows: int, cv_max_rows: int | None) -> int | None:
     return cv_max_rows if over(n_rows, cv_max_rows) else None
 
 
-def cv_sample(rows, target: str, n: int, seed: int, stratify: bool):
+def sample_rows(rows, target: str, n: int, seed: int, stratify: bool):
     """`n` of the rows, stratified by the target for classification, in their original order
-    (so cv.strategy=time still sees time order)."""
+    (so cv.strategy=time still sees time order). Used for cross-validation and importance."""
     from sklearn.model_selection import train_test_split
 
     picked, _ = train_test_split(

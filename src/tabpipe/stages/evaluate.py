@@ -17,6 +17,7 @@ from tabpipe.metrics import (
     scorer_for,
 )
 from tabpipe.models import positive_scores
+from tabpipe.scale import over, sample_rows
 
 
 def _log(live, results: dict) -> None:
@@ -118,10 +119,24 @@ def main() -> None:
             results = _regression(pipeline, val, test, target, live)
         else:
             results = _binary(pipeline, val, test, target, cfg, live)
-        rows = test.drop(columns=[target])
+        shuffled = test
+        if over(len(test), cfg.importance_max_rows):  # each repeat predicts every row again
+            shuffled = sample_rows(
+                test, target, cfg.importance_max_rows, cfg.seed, task != "regression"
+            )
+            print(
+                f"evaluate: {len(test):,} test rows > evaluate.importance_max_rows="
+                f"{cfg.importance_max_rows:,}: permutation importance on a sample of that many "
+                "(the metrics use every row)"
+            )
         label, scorer = scorer_for(task, getattr(pipeline, "classes_", None))
         importance = permutation_importance_table(
-            pipeline, rows, test[target].to_numpy(), cfg.importance_repeats, cfg.seed, scorer
+            pipeline,
+            shuffled.drop(columns=[target]),
+            shuffled[target].to_numpy(),
+            cfg.importance_repeats,
+            cfg.seed,
+            scorer,
         )
         live.log_plot(
             "importance",

@@ -14,7 +14,7 @@ from tabpipe.cv import CVObjective, main_metric, prepare_folds, splits
 from tabpipe.errors import PipelineError, stage_main
 from tabpipe.features import build_transformer
 from tabpipe.models import fit_model, for_task, inference_pipeline
-from tabpipe.scale import cv_sample, cv_sample_size, large_data_model, large_data_sampler
+from tabpipe.scale import cv_sample_size, large_data_model, large_data_sampler, sample_rows
 from tabpipe.tuning import (
     SEARCH_KEY,
     best_trial,
@@ -89,7 +89,7 @@ def train() -> None:
     rows = io.read_parquet(io.split_path("train"))
     sample = cv_sample_size(len(rows), scale_cfg.cv_max_rows)
     if sample is not None:
-        rows = cv_sample(rows, target, sample, cv_cfg.seed, stratify=task != "regression")
+        rows = sample_rows(rows, target, sample, cv_cfg.seed, stratify=task != "regression")
         print(
             f"train: {n_train:,} training rows > scale.cv_max_rows={scale_cfg.cv_max_rows:,}: "
             f"cross-validating on a {'stratified ' if task != 'regression' else ''}sample of "

@@ -150,7 +150,13 @@ def queue(repo: Path, jobs: int) -> float:
     return round(elapsed, 1)
 
 
-def bench(n_rows: int, with_queue: bool, cold_only: bool = False, queue_only: bool = False):
+def bench(
+    n_rows: int,
+    with_queue: bool,
+    cold_only: bool = False,
+    queue_only: bool = False,
+    noop_only: bool = False,
+):
     with tempfile.TemporaryDirectory() as tmp:
         repo = copy_project(Path(tmp) / "repo")
         shutil.rmtree(repo / "metrics", ignore_errors=True)
@@ -165,6 +171,8 @@ def bench(n_rows: int, with_queue: bool, cold_only: bool = False, queue_only: bo
             j1, j2 = queue(repo, 1), queue(repo, 2)
             return {"j1": j1, "j2": j2, "speedup": round(j1 / j2, 2), "load": os.getloadavg()}
         noop = min(measured(["dvc", "repro"], repo)["seconds"] for _ in range(3))
+        if noop_only:
+            return {"rows": n_rows, "cold_dvc_repro": cold, "noop_dvc_repro_s": noop}
         change = measured(["dvc", "exp", "run", "-S", "model.C=0.3"], repo)
         change.pop("output")
         subprocess.run(["git", "checkout", "--", "."], cwd=repo, check=True)
@@ -206,6 +214,9 @@ def main() -> None:
     parser.add_argument("--queue", action="store_true", help="also -j 1 vs -j 2 (smallest size)")
     parser.add_argument("--cold-only", action="store_true", help="only the cold `dvc repro`")
     parser.add_argument(
+        "--noop-only", action="store_true", help="the cold `dvc repro`, then a no-op run"
+    )
+    parser.add_argument(
         "--queue-only", action="store_true", help="only the queue (after a cold run, smallest size)"
     )
     args = parser.parse_args()
@@ -218,7 +229,7 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     for i, n_rows in enumerate(sorted(args.rows)):
-        result = bench(n_rows, args.queue and i == 0, args.cold_only)
+        result = bench(n_rows, args.queue and i == 0, args.cold_only, noop_only=args.noop_only)
         result["taken"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         # read again: another size may have been measured meanwhile by a second run
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"sizes": {}}

@@ -169,6 +169,7 @@ def test_clean_table_column_roles(messy_churn, section, clean_cfg):
     assert columns["target"] == "churn"
     assert columns["id_columns"] == ["customer_id"]
     assert columns["numeric"] == ["monthly_charges", "senior_citizen"]
+    assert columns["continuous"] == ["monthly_charges"]  # senior_citizen is 0/1
     assert columns["categorical"] == ["contract"]
 
 

@@ -122,3 +122,44 @@ def test_select_k_best_keeps_k_columns():
 def test_without_scaling_numbers_pass_through(train):
     out = fitted(train, scale=False).transform(train)
     np.testing.assert_allclose(out[NUMERIC], train[NUMERIC].astype(float))
+
+
+def test_bins_cut_continuous_columns_at_training_quantiles_only(train, test_rows):
+    cfg = featurize_cfg(min_category_frequency=1, bins=3)
+    flags = train.assign(flag=[0, 1, 0, 1, 1, 0])
+    transformer = build_transformer(
+        cfg, [*NUMERIC, "flag"], CATEGORICAL, seed=0, continuous=NUMERIC
+    ).fit(flags)
+    names = list(transformer.get_feature_names_out())
+    # each continuous column: its scaled value plus one 0/1 column per bin; the flag: no bins
+    tenure = ["tenure", "tenure_0.0", "tenure_1.0", "tenure_2.0"]
+    assert [n for n in names if n.startswith("tenure")] == tenure
+    assert not [n for n in names if n.startswith("flag_")]
+    bins = transformer.named_steps["columns"].named_transformers_["bins"].named_steps["bin"]
+    np.testing.assert_allclose(
+        bins.bin_edges_[0],
+        np.quantile(train["tenure"], [0, 1 / 3, 2 / 3, 1], method="averaged_inverted_cdf"),
+    )
+
+    out = transformer.transform(test_rows.assign(flag=[0, 1]))
+    one_hot = out[tenure[1:]].to_numpy()
+    assert (one_hot.sum(axis=1) == 1).all()
+    assert one_hot[:, 2].all()  # tenure 100 and 200: beyond the training range, the top bin
+
+
+@pytest.mark.parametrize("bins", [None, 0])
+def test_bins_off_adds_no_columns(train, bins):
+    cfg = featurize_cfg(min_category_frequency=1, bins=bins)
+    transformer = build_transformer(cfg, NUMERIC, CATEGORICAL, continuous=NUMERIC).fit(train)
+    assert list(transformer.get_feature_names_out()) == [
+        "tenure",
+        "charges",
+        "contract_1y",
+        "contract_2y",
+        "contract_m2m",
+    ]
+
+
+def test_a_single_bin_is_refused_with_the_key_named():
+    with pytest.raises(PipelineError, match=r"featurize.bins is -1.*at least 2"):
+        build_transformer(featurize_cfg(bins=-1), NUMERIC, CATEGORICAL, continuous=NUMERIC)

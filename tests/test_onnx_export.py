@@ -77,6 +77,28 @@ def test_missing_values_are_handled_like_scikit_learn(trained_project, base, tes
     assert np.max(np.abs(got - want)) <= TOLERANCE
 
 
+def test_values_on_and_next_to_bin_edges_land_in_the_same_bins(trained_project, base, test_rows):
+    """featurize.bins: ONNX compares with the edges in float64, as scikit-learn does."""
+    from sklearn.preprocessing import KBinsDiscretizer
+
+    columns = base.pipeline[0].named_steps["columns"]
+    binned = columns.named_transformers_["bins"]
+    [bins] = [s for s in binned.named_steps.values() if isinstance(s, KBinsDiscretizer)]
+    names = list(columns.transformers_[[n for n, *_ in columns.transformers_].index("bins")][2])
+    assert "total_charges" in names and "senior_citizen" not in names  # 0/1 columns: no bins
+    j = names.index("total_charges")
+    edges = bins.bin_edges_[j][1:-1]
+    values = np.concatenate(
+        [edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf), [-1e9, 1e9]]
+    )
+    rows = test_rows.iloc[np.arange(len(values)) % len(test_rows)].copy()
+    rows["total_charges"] = values
+    model = to_onnx(base.pipeline, base.schema)
+    got = onnx_probabilities(session(model), rows, base.schema)
+    want = base.pipeline.predict_proba(rows[base.schema.features])
+    assert np.max(np.abs(got - want)) <= TOLERANCE
+
+
 def test_derived_expressions_are_refused_with_the_key_named(trained_project, base):
     pipeline = io.load_model(trained_project / io.MODEL)
     pipeline[0].named_steps["derive"].expressions = {"ratio": "total_charges / (tenure + 1)"}

@@ -340,7 +340,11 @@ def finish(tidied: Tidy, task: str, data_cfg, clean_cfg, notes: list[str]) -> Cl
     report["rows_out"] = int(len(frame))
     report["columns_out"] = int(frame.shape[1])
     report["missing_values"] = {c: int(n) for c, n in frame.isna().sum().items() if n}
-    columns.update(id_columns=id_columns, numeric=numeric, categorical=categorical)
+    # numeric columns that take more than two values: featurize.bins applies to these only
+    continuous = [c for c in numeric if frame[c].nunique() > 2]
+    columns.update(
+        id_columns=id_columns, numeric=numeric, continuous=continuous, categorical=categorical
+    )
     return CleanResult(frame=frame, report=report, columns=columns, notes=notes)
 
 

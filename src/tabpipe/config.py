@@ -73,6 +73,7 @@ class FeaturizeConfig:
     categorical_impute: str = "most_frequent"
     min_category_frequency: int = 10
     derived: dict[str, str] = field(default_factory=dict)
+    bins: int | None = None
     select_k_best: int | None = None
     seed: int = 42
 

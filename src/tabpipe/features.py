@@ -48,17 +48,25 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
 
 
 def build_transformer(
-    cfg, numeric: list[str], categorical: list[str], seed: int = 0, task: str = "binary"
+    cfg,
+    numeric: list[str],
+    categorical: list[str],
+    seed: int = 0,
+    task: str = "binary",
+    continuous: list[str] | None = None,
 ):
     """An unfitted transformer from raw cleaned columns to a numeric feature matrix.
 
     Categories rarer than `min_category_frequency` training rows (high-cardinality columns
     have many) are grouped into one "infrequent" column; unseen ones land there too.
+    With `bins`, each `continuous` (and derived) column also gets one-hot quantile bins beside
+    its scaled value, so a linear model can fit a curve, e.g. churn falling fast over the
+    first months of tenure and slowly after (README, "The model zoo").
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, StandardScaler
 
     derived = dict(cfg.derived or {})
     numeric_steps = [("impute", SimpleImputer(strategy=cfg.numeric_impute))]
@@ -76,11 +84,28 @@ def build_transformer(
             ),
         ),
     ]
+    parts = [
+        ("numeric", Pipeline(numeric_steps), list(numeric) + list(derived)),
+        ("categorical", Pipeline(categorical_steps), list(categorical)),
+    ]
+    if cfg.bins is not None and cfg.bins not in (0, 1) and cfg.bins < 2:
+        raise PipelineError(
+            f"featurize.bins is {cfg.bins}: quantile bins need at least 2",
+            fix="use -S featurize.bins=10, or null to switch them off",
+        )
+    binned = [c for c in numeric if c in set(continuous or ())] + list(derived)
+    if cfg.bins and cfg.bins > 1 and binned:
+        quantiles = KBinsDiscretizer(
+            n_bins=int(cfg.bins),
+            encode="onehot-dense",
+            strategy="quantile",
+            dtype=np.float64,
+            random_state=seed,  # quantiles of a sample above 200,000 rows
+        )
+        impute = SimpleImputer(strategy=cfg.numeric_impute)
+        parts.append(("bins", Pipeline([("impute", impute), ("bin", quantiles)]), binned))
     columns = ColumnTransformer(
-        [
-            ("numeric", Pipeline(numeric_steps), list(numeric) + list(derived)),
-            ("categorical", Pipeline(categorical_steps), list(categorical)),
-        ],
+        parts,
         remainder="drop",
         verbose_feature_names_out=False,
     )

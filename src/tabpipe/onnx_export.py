@@ -12,6 +12,8 @@ scikit-learn's, where skl2onnx's defaults do not:
   on the test split with histogram gradient boosting, 0.012 with the random forest).
 - scikit-learn's trees (not the histogram ones) compare `float32(x) <= threshold`; the export
   casts the features through float32 in front of them to compare the same numbers.
+- featurize.bins' KBinsDiscretizer is exported as float64 comparisons with its bin edges
+  (skl2onnx's converter compares in float32, so a value at an edge could change bins).
 """
 
 from __future__ import annotations
@@ -60,6 +62,28 @@ class Float32Round(TransformerMixin, BaseEstimator):
         return np.asarray(X, dtype=np.float32).astype(np.float64)
 
 
+class OneHotBins(TransformerMixin, BaseEstimator):
+    """Export-only stand-in for a fitted one-hot KBinsDiscretizer, in float64.
+
+    `inner_edges[j]` are column j's edges without the outer two; a value's bin is the number
+    of inner edges <= it (scikit-learn's `searchsorted(..., side="right")`).
+    """
+
+    def __init__(self, inner_edges=None):
+        self.inner_edges = inner_edges
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        X = np.asarray(X, dtype="float64")
+        blocks = []
+        for j, edges in enumerate(self.inner_edges):
+            index = np.searchsorted(edges, X[:, j], side="right")
+            blocks.append((index[:, None] == np.arange(len(edges) + 1)).astype("float64"))
+        return np.hstack(blocks)
+
+
 _REGISTERED = False
 
 
@@ -70,7 +94,15 @@ def _register() -> None:
         return
     from onnx import numpy_helper
     from skl2onnx import update_registered_converter
-    from skl2onnx.algebra.onnx_ops import OnnxIsNaN, OnnxWhere
+    from skl2onnx.algebra.onnx_ops import (
+        OnnxCast,
+        OnnxConcat,
+        OnnxGreaterOrEqual,
+        OnnxIsNaN,
+        OnnxSlice,
+        OnnxSub,
+        OnnxWhere,
+    )
     from skl2onnx.common._apply_operation import apply_cast
     from skl2onnx.common.data_types import FloatTensorType, guess_numpy_type
     from skl2onnx.operator_converters.random_forest import (
@@ -100,6 +132,37 @@ def _register() -> None:
             op_version=container.target_opset,
             output_names=operator.outputs[:1],
         )
+        node.add_to(scope, container)
+
+    def bins_shape(operator) -> None:
+        width = sum(len(edges) + 1 for edges in operator.raw_operator.inner_edges)
+        operator.outputs[0].type = operator.inputs[0].type.__class__([None, width])
+
+    def bins_convert(scope, operator, container) -> None:
+        # per column: at_least[k] = x >= inner edge k; bin k = at_least[k-1] - at_least[k]
+        # (with at_least[-1] = 1 and at_least[n-1] = 0), all in float64
+        opset, x = container.target_opset, operator.inputs[0]
+        blocks = []
+        for j, edges in enumerate(operator.raw_operator.inner_edges):
+            column = OnnxSlice(x, np.array([j]), np.array([j + 1]), np.array([1]), op_version=opset)
+            at_least = OnnxCast(
+                OnnxGreaterOrEqual(
+                    column, np.asarray(edges, dtype="float64").reshape(1, -1), op_version=opset
+                ),
+                to=onnx_proto.TensorProto.DOUBLE,
+                op_version=opset,
+            )
+            ones = OnnxGreaterOrEqual(column, column, op_version=opset)  # x is imputed: no NaN
+            ones = OnnxCast(ones, to=onnx_proto.TensorProto.DOUBLE, op_version=opset)
+            zeros = OnnxSub(ones, ones, op_version=opset)
+            padded = OnnxConcat(ones, at_least, zeros, axis=1, op_version=opset)
+            n = len(edges) + 1
+            lower = OnnxSlice(padded, np.array([0]), np.array([n]), np.array([1]), op_version=opset)
+            upper = OnnxSlice(
+                padded, np.array([1]), np.array([n + 1]), np.array([1]), op_version=opset
+            )
+            blocks.append(OnnxSub(lower, upper, op_version=opset))
+        node = OnnxConcat(*blocks, axis=1, op_version=opset, output_names=operator.outputs[:1])
         node.add_to(scope, container)
 
     def same_shape(operator) -> None:
@@ -144,6 +207,7 @@ def _register() -> None:
         )
 
     update_registered_converter(NanFill, "TabpipeNanFill", nan_fill_shape, nan_fill_convert)
+    update_registered_converter(OneHotBins, "TabpipeOneHotBins", bins_shape, bins_convert)
     update_registered_converter(Float32Round, "TabpipeFloat32Round", same_shape, float32_convert)
     tree_options = {
         "zipmap": [True, False, "columns"],
@@ -163,8 +227,10 @@ def _register() -> None:
 
 
 def _swap_imputers(transformer) -> None:
-    """In an export copy: numeric imputers -> NanFill; categorical ones fill '' instead of NaN."""
+    """In an export copy: numeric imputers -> NanFill; categorical ones fill '' instead of NaN;
+    one-hot quantile bins -> OneHotBins."""
     from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import KBinsDiscretizer
 
     steps = getattr(transformer, "steps", None)
     if steps is None:
@@ -176,6 +242,10 @@ def _swap_imputers(transformer) -> None:
                 steps[i] = (name, NanFill(stats.astype("float64")))
             else:
                 step.missing_values = ""
+        elif isinstance(step, KBinsDiscretizer):
+            if step.encode != "onehot-dense":
+                raise PipelineError(f"only one-hot dense bins export, not encode={step.encode!r}")
+            steps[i] = (name, OneHotBins([np.asarray(e[1:-1]) for e in step.bin_edges_]))
         else:
             _swap_imputers(step)
 

@@ -12,7 +12,9 @@ def main() -> None:
     columns = io.read_json(io.COLUMNS)
     target = columns["target"]
     task = columns.get("task", "binary")
-    transformer = build_transformer(cfg, columns["numeric"], columns["categorical"], cfg.seed, task)
+    transformer = build_transformer(
+        cfg, columns["numeric"], columns["categorical"], cfg.seed, task, columns.get("continuous")
+    )
     train = io.read_parquet(io.BALANCED_TRAIN)
     transformer.fit(train.drop(columns=[target]), train[target])
     io.save_model(transformer, io.TRANSFORMER)

@@ -100,7 +100,12 @@ def train() -> None:
     # the same switch as the balance stage, decided on the same count (the whole split)
     sampler, _ = large_data_sampler(sampler, n_train, scale_cfg.max_smote_rows)
     transformer = build_transformer(
-        featurize_cfg, columns["numeric"], columns["categorical"], featurize_cfg.seed
+        featurize_cfg,
+        columns["numeric"],
+        columns["categorical"],
+        featurize_cfg.seed,
+        task,
+        columns.get("continuous"),
     )
     folds = prepare_folds(
         X, y, splits(cv_cfg, rows, y, task), sampler, transformer, columns["categorical"]

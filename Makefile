@@ -108,6 +108,7 @@ benchmark-scale: setup ## 100k/1M/10M synthetic rows: cold, per-stage time and m
 
 benchmark-quality: setup ## test metrics of tune=bayesian, twice, and the 3x2 sweep at -j 1 / -j 2
 	python benchmarks/quality.py --sweep --case model=linear_boost
+	python benchmarks/quality_ceiling.py
 
 clean-venv: ## remove .venv (make setup recreates it from uv.lock)
 	rm -rf $(VENV) .tools

@@ -68,6 +68,10 @@ def gto_prod(repo) -> str | None:
 
 
 @pytest.mark.slow
+def roc_auc_of(repo) -> float:
+    return json.loads((repo / "metrics/evaluate/metrics.json").read_text())["test"]["roc_auc"]
+
+
 def test_promote_registers_a_better_model_and_refuses_a_worse_one(tmp_path):
     repo = copy_project(tmp_path / "repo")
     run(["dvc", "repro"], repo)
@@ -85,14 +89,17 @@ def test_promote_registers_a_better_model_and_refuses_a_worse_one(tmp_path):
     )
     assert "# Model card: churn-model v0.0.1" in card and raw_md5 in card and "prod" in card
 
-    # a better model (test ROC-AUC 0.8422 against 0.8421) replaces it in prod
-    run(["dvc", "exp", "run", "-S", "model.C=3"], repo)
-    run(["git", "commit", "-qam", "C=3"], repo)
+    # a better model (test ROC-AUC 0.8438 against 0.8430) replaces it in prod
+    prod_auc = roc_auc_of(repo)
+    run(["dvc", "exp", "run", "-S", "model.C=0.3"], repo)
+    run(["git", "commit", "-qam", "C=0.3"], repo)
+    better = roc_auc_of(repo)
+    assert better > prod_auc
     second = run(["tabpipe", "promote", "--no-onnx"], repo)
     assert "prod v0.0.1" in second.stdout  # the side-by-side table names the current version
     assert gto_prod(repo) == "v0.0.2"
 
-    # a much more regularised model (0.829) is refused: more than 0.005 below prod
+    # a much more regularised model (0.831) is refused: more than 0.005 below prod
     run(["dvc", "exp", "run", "-S", "model.C=0.0001"], repo)
     uncommitted = run(["tabpipe", "promote", "--no-onnx"], repo, check=False)
     assert uncommitted.returncode == 1 and "uncommitted results" in uncommitted.stderr
@@ -103,7 +110,8 @@ def test_promote_registers_a_better_model_and_refuses_a_worse_one(tmp_path):
     [line] = worse.stderr.strip().splitlines()
     assert line.startswith("error: [promote] churn-model ") and " refused: test roc_auc 0.8" in line
     assert "below prod v0.0.2" in line
-    candidate = json.loads((repo / "metrics/evaluate/metrics.json").read_text())["test"]["roc_auc"]
-    assert f"{candidate:.4f}" in worse.stdout and "0.8422" in worse.stdout  # both, side by side
+    candidate = roc_auc_of(repo)
+    assert candidate < better - 0.005
+    assert f"{candidate:.4f}" in worse.stdout and f"{better:.4f}" in worse.stdout  # side by side
     assert gto_prod(repo) == "v0.0.2"
     assert run(["git", "tag"], repo).stdout == tags  # nothing registered or assigned

@@ -79,7 +79,15 @@ def sweep(tmp: Path, jobs: int) -> dict:
     timed(["dvc", "exp", "run", "--queue", "-S", models, "-S", "balance=none,smote"], repo)
     load = round(os.getloadavg()[0], 2)  # other work on the machine slows both runs
     start = time.perf_counter()
-    timed(["dvc", "queue", "start", "-j", str(jobs)], repo)
+    # not `timed`: the workers `queue start` leaves behind would hold a captured pipe open
+    subprocess.run(
+        ["dvc", "queue", "start", "-j", str(jobs)],
+        cwd=repo,
+        env=env(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     while True:
         status = subprocess.run(
             ["dvc", "queue", "status"], cwd=repo, env=env(), capture_output=True, text=True

@@ -15,6 +15,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from tabpipe.balancing import per_class_strategy, resample
+from tabpipe.config import RESERVED_KEYS
 from tabpipe.errors import PipelineError
 from tabpipe.metrics import multiclass_metrics, regression_metrics
 from tabpipe.models import for_task
@@ -175,7 +176,9 @@ def test_every_model_option_fits_a_regression_task(option):
     from hydra.utils import instantiate
 
     cfg = yaml.safe_load((Path("conf/model") / f"{option}.yaml").read_text())
-    cfg = {k: 42 if v == "${seed}" else v for k, v in cfg.items() if k != "_search_"}
+    cfg = {
+        k: 42 if v == "${seed}" else v for k, v in cfg.items() if k not in RESERVED_KEYS["model"]
+    }
     model, _ = for_task(instantiate(cfg), "regression")
     assert getattr(model, "_estimator_type", None) == "regressor" or (
         model.__sklearn_tags__().estimator_type == "regressor"

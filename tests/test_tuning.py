@@ -14,6 +14,7 @@ from tabpipe.tuning import (
     parse_space,
     search,
     selection_report,
+    trial_budget,
     trial_curve,
 )
 
@@ -207,3 +208,35 @@ def test_selection_report_ranks_every_trial_and_shows_the_winner(section):
     assert scores == sorted(scores, reverse=True)
     assert table[0].split("|")[2].strip() == str(winner.number + 1)
     assert "| C | 0.5 |" in report and "- tune: random" in report
+
+
+@pytest.mark.parametrize("method", ["random", "bayesian"])
+def test_without_n_trials_a_search_takes_the_models_budget(section, method):
+    filled, note = trial_budget(cfg(section, method=method, n_trials=None), {"_trials_": 7})
+    assert filled.n_trials == 7 and "7 trials (model._trials_)" in note
+    results = search(parse_space(SPACE), quadratic, filled, True, log=str)
+    assert len(results) == 7
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"method": "bayesian", "n_trials": 3},  # the user's number wins
+        {"method": "bayesian", "n_trials": None, "timeout_s": 5},  # so does a clock budget
+        {"method": "grid", "n_trials": None},  # a grid without n_trials is the whole grid
+        {"method": "none"},
+    ],
+)
+def test_an_explicit_budget_or_another_method_keeps_tune_as_it_is(section, values):
+    tune = cfg(section, **values)
+    filled, note = trial_budget(tune, {"_trials_": 7})
+    assert filled is tune and note is None
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [({}, "needs tune.n_trials or tune.timeout_s"), ({"_trials_": 0}, "model._trials_ is 0")],
+)
+def test_a_missing_or_bad_model_budget_names_the_key(section, model, message):
+    with pytest.raises(PipelineError, match=message):
+        trial_budget(cfg(section, method="bayesian", n_trials=None), model)

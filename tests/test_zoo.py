@@ -12,7 +12,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import r2_score, roc_auc_score
 
-from tabpipe.config import instantiate_checked
+from tabpipe.config import RESERVED_KEYS, instantiate_checked
 from tabpipe.errors import PipelineError
 from tabpipe.models import for_task
 from tabpipe.zoo import LinearBoostClassifier, LinearBoostRegressor
@@ -94,7 +94,9 @@ def test_every_model_option_survives_the_model_file(option, tmp_path):
     from tabpipe import io
 
     cfg = yaml.safe_load((Path("conf/model") / f"{option}.yaml").read_text())
-    cfg = {k: 42 if v == "${seed}" else v for k, v in cfg.items() if k != "_search_"}
+    cfg = {
+        k: 42 if v == "${seed}" else v for k, v in cfg.items() if k not in RESERVED_KEYS["model"]
+    }
     X, y, _, _ = data(800)
     regressor = option in ("ridge",) or option.endswith("_regressor")
     model, _ = for_task(instantiate(cfg), "regression" if regressor else "binary")

@@ -25,6 +25,13 @@ from tabpipe.errors import PipelineError
 _NUMBER_JUNK = re.compile(r"[\s,$€£%]")
 
 
+def without_number_junk(text: pd.Series) -> pd.Series:
+    """'$1,234.5 ' -> '1234.5': spaces, thousands separators, currency and % signs removed.
+
+    The one rule for numbers written as text, in `clean` and for rows scored later."""
+    return text.str.replace(_NUMBER_JUNK, "", regex=True)
+
+
 def normalize_name(name: str) -> str:
     """'Monthly Charges ' -> 'monthly_charges'; 'TotalCharges' -> 'total_charges'."""
     text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name).strip())
@@ -67,7 +74,7 @@ def numbers_from_text(series: pd.Series) -> pd.Series | None:
     present = text.notna()
     if not present.any():
         return None
-    parsed = pd.to_numeric(text[present].str.replace(_NUMBER_JUNK, "", regex=True), errors="coerce")
+    parsed = pd.to_numeric(without_number_junk(text[present]), errors="coerce")
     if parsed.isna().any():
         return None
     values = np.full(len(text) + 1, np.nan)  # the extra last slot is what code -1 picks

@@ -177,8 +177,11 @@ SCHEMAS: dict[str, type] = {
 }
 
 # Keys of a `_target_` section that the pipeline reads and never passes to the class: the
-# model's search space (tabpipe.tuning) and balance=class_weight's setting (applied by train).
-RESERVED_KEYS: dict[str, tuple[str, ...]] = {"model": ("_search_",), "balance": ("class_weight",)}
+# model's search space and trial budget (tabpipe.tuning), and balance=class_weight's setting.
+RESERVED_KEYS: dict[str, tuple[str, ...]] = {
+    "model": ("_search_", "_trials_"),
+    "balance": ("class_weight",),
+}
 
 
 def load_params(path: Path = PARAMS) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from tabpipe import io
-from tabpipe.cleaning import _NUMBER_JUNK, normalize_column_names
+from tabpipe.cleaning import normalize_column_names, without_number_junk
 from tabpipe.errors import PipelineError
 
 CHUNK_ROWS = 50_000
@@ -155,7 +155,7 @@ def _numbers(values: pd.Series, from_text: bool) -> tuple[np.ndarray, np.ndarray
         text = pd.Series(uniques, dtype="string").str.strip()
         text = text.mask(text == "")
         if from_text:  # the rule `clean` used: drop spaces, thousands separators, currency signs
-            text = text.str.replace(_NUMBER_JUNK, "", regex=True)
+            text = without_number_junk(text)
         numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         return numbers, (text.notna().to_numpy() & np.isnan(numbers)) | np.isinf(numbers)
 

@@ -35,6 +35,9 @@ import numpy as np
 from tabpipe.errors import PipelineError
 
 SEARCH_KEY = "_search_"
+# the model's own trial budget for tune=random|bayesian when tune.n_trials is null: trials that
+# take about a minute on the default data on 2 cores (README, "Tuning")
+TRIALS_KEY = "_trials_"
 METHODS = ("none", "grid", "random", "bayesian")
 BACKENDS = ("local", "ray")
 KINDS = ("float", "int", "choice")
@@ -48,6 +51,37 @@ class Param:
     high: float | None = None
     log: bool = False
     choices: list = field(default_factory=list)
+
+
+def trial_budget(tune_cfg, model_cfg: dict) -> tuple[Any, str | None]:
+    """`tune` with n_trials filled from the model's `_trials_` where the search needs a budget.
+
+    Only random and bayesian searches without tune.n_trials and tune.timeout_s take it (a grid
+    without n_trials is the whole grid). Returns the config and a line saying so, or None.
+    """
+    from omegaconf import OmegaConf
+
+    if tune_cfg.method not in ("random", "bayesian") or tune_cfg.n_trials is not None:
+        return tune_cfg, None
+    if tune_cfg.timeout_s is not None:
+        return tune_cfg, None
+    trials = model_cfg.get(TRIALS_KEY)
+    if trials is None:
+        raise PipelineError(
+            f"params.yaml: tune.method={tune_cfg.method} needs tune.n_trials or tune.timeout_s "
+            f"(the model has no {TRIALS_KEY} budget)",
+            fix="e.g. -S tune.n_trials=40",
+        )
+    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
+        raise PipelineError(
+            f"params.yaml: model.{TRIALS_KEY} is {trials!r}; it must be a whole number >= 1",
+            fix=f"e.g. {TRIALS_KEY}: 100 in the model's file in conf/model/",
+        )
+    filled = OmegaConf.merge(tune_cfg, {"n_trials": trials})
+    return (
+        filled,
+        f"tune.n_trials is null: the model's budget, {trials} trials (model.{TRIALS_KEY})",
+    )
 
 
 def parse_space(spec: dict | None, section: str = "model") -> list[Param]:

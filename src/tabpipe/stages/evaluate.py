@@ -132,7 +132,7 @@ def main() -> None:
         label, scorer = scorer_for(task, getattr(pipeline, "classes_", None))
         importance = permutation_importance_table(
             pipeline,
-            shuffled.drop(columns=[target]),
+            shuffled[columns["numeric"] + columns["categorical"]],  # not the id columns
             shuffled[target].to_numpy(),
             cfg.importance_repeats,
             cfg.seed,

@@ -23,6 +23,7 @@ from tabpipe.tuning import (
     plain,
     search,
     selection_report,
+    trial_budget,
     trial_curve,
 )
 
@@ -66,14 +67,16 @@ def train() -> None:
     target, task = columns["target"], columns.get("task", "binary")
     metric = main_metric(cv_cfg.metric, task)
     check_backend(tune_cfg)  # an unreachable Ray cluster fails now, not after the folds
+    tune_cfg, budget_note = trial_budget(tune_cfg, model_cfg)
+    if budget_note:
+        print(f"train: {budget_note}")
     class_weight = balance_cfg.get("class_weight")
     space = parse_space(model_cfg.get(SEARCH_KEY)) if tune_cfg.method != "none" else []
     configured = build_estimator(model_cfg, {}, class_weight, task)  # fails before any fold
     _, note = for_task(instantiate_checked("model", model_cfg), task)
-    if note:
-        print(f"train: {note}")
     accepted = configured.get_params(deep=False)
-    if note:  # a classifier's search space, applied to its regressor: keep what applies
+    if note:  # a classifier's config on a regression task: its regressor, searched where it can
+        print(f"train: {note}")
         skipped = [param.name for param in space if param.name not in accepted]
         space = [param for param in space if param.name in accepted]
         if skipped:

@@ -107,7 +107,8 @@ benchmark-scale: setup ## 100k/1M/10M synthetic rows: cold, per-stage time and m
 	python benchmarks/scale.py --rows $(or $(ROWS),100000 1000000 10000000) --queue
 
 benchmark-quality: setup ## test metrics of tune=bayesian, twice, and the 3x2 sweep at -j 1 / -j 2
-	python benchmarks/quality.py --sweep --case model=linear_boost
+	python benchmarks/quality.py --sweep --case model=linear_boost --case model=lightgbm \
+		--case model=hist_gradient_boosting --case model=random_forest --case model=svm
 	python benchmarks/quality_ceiling.py
 
 clean-venv: ## remove .venv (make setup recreates it from uv.lock)

@@ -72,6 +72,17 @@ def run_case(tmp: Path, name: str, overrides: list[str]) -> dict:
     return result
 
 
+def own_data(tmp: Path, tables: list[str]) -> list[dict]:
+    """Each own-data table with the default settings, then with tune=bayesian."""
+    out = []
+    for index, overrides in enumerate(tables):
+        extra = shlex.split(overrides)
+        plain = run_case(tmp, f"data-{index}", extra)
+        tuned = run_case(tmp, f"data-{index}-bayesian", [*extra, "tune=bayesian"])
+        out.append({"overrides": extra, "default": plain, "bayesian": tuned})
+    return out
+
+
 def sweep(tmp: Path, jobs: int) -> dict:
     repo = copy_project(tmp / f"sweep-j{jobs}")
     timed(["dvc", "repro"], repo)
@@ -112,11 +123,17 @@ def main() -> None:
     parser.add_argument(
         "--only-sweep", action="store_true", help="time the sweep only; keep the other results"
     )
+    parser.add_argument(
+        "--only-data", action="store_true", help="run the --data tables only; keep the rest"
+    )
     args = parser.parse_args()
-    if args.only_sweep:
+    if args.only_sweep or args.only_data:
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         with tempfile.TemporaryDirectory() as name:
-            results["sweep_3x2"] = {f"j{j}": sweep(Path(name), j) for j in (1, 2)}
+            if args.only_sweep:
+                results["sweep_3x2"] = {f"j{j}": sweep(Path(name), j) for j in (1, 2)}
+            if args.only_data:
+                results["own_data"] = own_data(Path(name), args.data)
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
         return
     results: dict = {
@@ -136,11 +153,8 @@ def main() -> None:
         second = run_case(tmp, "bayesian-2", ["tune=bayesian"])
         same = {k: first[k] == second[k] for k in ("test", "cv", "best_params", "model_md5")}
         results["bayesian"] = {**first, "second_run_seconds": second["seconds"], "same": same}
-        for index, overrides in enumerate(args.data):
-            extra = shlex.split(overrides)
-            results.setdefault("own_data", []).append(
-                run_case(tmp, f"data-{index}", [*extra, "tune=bayesian"])
-            )
+        if args.data:
+            results["own_data"] = own_data(tmp, args.data)
         for index, overrides in enumerate(args.case):
             results.setdefault("cases", []).append(
                 run_case(tmp, f"case-{index}", [*shlex.split(overrides), "tune=bayesian"])

@@ -9,6 +9,7 @@ import pytest
 from tabpipe.errors import PipelineError
 from tabpipe.tuning import (
     Param,
+    applicable_space,
     best_trial,
     grid_values,
     parse_space,
@@ -240,3 +241,25 @@ def test_an_explicit_budget_or_another_method_keeps_tune_as_it_is(section, value
 def test_a_missing_or_bad_model_budget_names_the_key(section, model, message):
     with pytest.raises(PipelineError, match=message):
         trial_budget(cfg(section, method="bayesian", n_trials=None), model)
+
+
+def test_a_regressor_standing_in_for_a_classifier_searches_what_it_takes():
+    space = parse_space(SPACE)
+    kept, skipped = applicable_space(space, {"C", "depth"}, "Stand-in", stand_in=True)
+    assert [p.name for p in kept] == ["C", "depth"] and skipped == ["weights"]
+
+
+def test_a_space_with_nothing_for_the_stand_in_regressor_fails_with_a_fix():
+    space = parse_space(
+        {"C": ["float", 0.1, 10, "log"], "class_weight": ["choice", None, "balanced"]}
+    )
+    with pytest.raises(
+        PipelineError, match=r"none of C, class_weight applies to Ridge.*model=ridge"
+    ):
+        applicable_space(space, {"alpha", "random_state"}, "Ridge", stand_in=True)
+
+
+def test_a_parameter_the_chosen_model_lacks_is_named():
+    with pytest.raises(PipelineError, match=r"model._search_.weights: Model has no parameter"):
+        applicable_space(parse_space(SPACE), {"C", "depth"}, "Model", stand_in=False)
+    assert applicable_space([], {"C"}, "Model", stand_in=False) == ([], [])

@@ -84,6 +84,33 @@ def trial_budget(tune_cfg, model_cfg: dict) -> tuple[Any, str | None]:
     )
 
 
+def applicable_space(
+    space: list[Param], accepted: set[str], estimator: str, stand_in: bool
+) -> tuple[list[Param], list[str]]:
+    """The search space checked against the parameters the estimator takes.
+
+    With `stand_in` (a classifier's config on a regression task, so its regressor is used) the
+    parameters the regressor lacks are dropped and returned; if none is left, the search
+    fails. Otherwise a parameter the estimator lacks fails, named.
+    """
+    skipped = [p.name for p in space if p.name not in accepted]
+    if skipped and not stand_in:
+        name = skipped[0]
+        raise PipelineError(
+            f"params.yaml: model.{SEARCH_KEY}.{name}: {estimator} has no parameter '{name}'",
+            fix=f"search some of: {', '.join(sorted(accepted))}",
+        )
+    kept = [p for p in space if p.name in accepted]
+    if space and not kept:
+        raise PipelineError(
+            f"params.yaml: model.{SEARCH_KEY}: none of {', '.join(skipped)} applies to "
+            f"{estimator}, the regressor that stands in for this classifier on a regression task",
+            fix="tune a regression model of the zoo, e.g. -S model=ridge, "
+            "hist_gradient_boosting_regressor or random_forest_regressor",
+        )
+    return kept, skipped
+
+
 def parse_space(spec: dict | None, section: str = "model") -> list[Param]:
     """The search space of `<section>._search_`, checked: a bad line fails with its key named."""
     out = []

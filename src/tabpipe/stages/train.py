@@ -17,6 +17,7 @@ from tabpipe.models import fit_model, for_task, inference_pipeline
 from tabpipe.scale import cv_sample_size, large_data_model, large_data_sampler, sample_rows
 from tabpipe.tuning import (
     SEARCH_KEY,
+    applicable_space,
     best_trial,
     check_backend,
     parse_space,
@@ -74,20 +75,12 @@ def train() -> None:
     space = parse_space(model_cfg.get(SEARCH_KEY)) if tune_cfg.method != "none" else []
     configured = build_estimator(model_cfg, {}, class_weight, task)  # fails before any fold
     _, note = for_task(instantiate_checked("model", model_cfg), task)
-    accepted = configured.get_params(deep=False)
-    if note:  # a classifier's config on a regression task: its regressor, searched where it can
+    if note:  # a classifier's config on a regression task: its regressor stands in
         print(f"train: {note}")
-        skipped = [param.name for param in space if param.name not in accepted]
-        space = [param for param in space if param.name in accepted]
-        if skipped:
-            print(f"train: not searched for the regressor: {', '.join(skipped)}")
-    for param in space:
-        if param.name not in accepted:
-            raise PipelineError(
-                f"params.yaml: model.{SEARCH_KEY}.{param.name}: {type(configured).__name__} "
-                f"has no parameter '{param.name}'",
-                fix=f"search some of: {', '.join(sorted(accepted))}",
-            )
+    accepted = set(configured.get_params(deep=False))
+    space, skipped = applicable_space(space, accepted, type(configured).__name__, bool(note))
+    if skipped:
+        print(f"train: not searched for the regressor: {', '.join(skipped)}")
 
     rows = io.read_parquet(io.split_path("train"))
     sample = cv_sample_size(len(rows), scale_cfg.cv_max_rows)

@@ -77,25 +77,47 @@ def test_missing_values_are_handled_like_scikit_learn(trained_project, base, tes
     assert np.max(np.abs(got - want)) <= TOLERANCE
 
 
+def binned(trained_project: Path):
+    """The default run's model refitted on features with featurize.bins=10."""
+    from sklearn.linear_model import LogisticRegression
+
+    from tabpipe.config import load_section
+    from tabpipe.features import build_transformer
+
+    params = composed(["featurize.bins=10"], conf_dir=CONF_DIR)
+    columns = io.read_json(trained_project / io.COLUMNS)
+    transformer = build_transformer(
+        load_section("featurize", params=params),
+        columns["numeric"],
+        columns["categorical"],
+        continuous=columns["continuous"],
+    )
+    train = pd.read_parquet(trained_project / io.BALANCED_TRAIN)
+    X, y = train.drop(columns=["churn"]), train["churn"]
+    transformer.fit(X, y)
+    model = LogisticRegression(max_iter=1000).fit(transformer.transform(X), y)
+    return inference_pipeline(transformer, model)
+
+
 def test_values_on_and_next_to_bin_edges_land_in_the_same_bins(trained_project, base, test_rows):
     """featurize.bins: ONNX compares with the edges in float64, as scikit-learn does."""
     from sklearn.preprocessing import KBinsDiscretizer
 
-    columns = base.pipeline[0].named_steps["columns"]
-    binned = columns.named_transformers_["bins"]
-    [bins] = [s for s in binned.named_steps.values() if isinstance(s, KBinsDiscretizer)]
-    names = list(columns.transformers_[[n for n, *_ in columns.transformers_].index("bins")][2])
+    pipeline = binned(trained_project)
+    columns = pipeline[0].named_steps["columns"]
+    names = dict((name, cols) for name, _, cols in columns.transformers_)["bins"]
     assert "total_charges" in names and "senior_citizen" not in names  # 0/1 columns: no bins
-    j = names.index("total_charges")
-    edges = bins.bin_edges_[j][1:-1]
+    steps = columns.named_transformers_["bins"].named_steps.values()
+    [bins] = [step for step in steps if isinstance(step, KBinsDiscretizer)]
+    edges = bins.bin_edges_[list(names).index("total_charges")][1:-1]
     values = np.concatenate(
         [edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf), [-1e9, 1e9]]
     )
     rows = test_rows.iloc[np.arange(len(values)) % len(test_rows)].copy()
     rows["total_charges"] = values
-    model = to_onnx(base.pipeline, base.schema)
+    model = to_onnx(pipeline, base.schema)
     got = onnx_probabilities(session(model), rows, base.schema)
-    want = base.pipeline.predict_proba(rows[base.schema.features])
+    want = pipeline.predict_proba(rows[base.schema.features])
     assert np.max(np.abs(got - want)) <= TOLERANCE
 
 

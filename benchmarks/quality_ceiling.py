@@ -82,8 +82,8 @@ def candidates(columns: dict, featurize) -> dict:
         )
 
     return {
-        "logistic": lambda: make_pipeline(features(None), logistic()),
-        "logistic + bins (default)": lambda: make_pipeline(features(10), logistic()),
+        "logistic (default)": lambda: make_pipeline(features(None), logistic()),
+        "logistic + bins": lambda: make_pipeline(features(10), logistic()),
         "logistic + bins, C=0.1": lambda: make_pipeline(features(10), logistic(0.1)),
         "logistic + splines, C=0.1": lambda: make_pipeline(
             splines(), StandardScaler(), logistic(0.1)

@@ -88,13 +88,13 @@ def build_transformer(
         ("numeric", Pipeline(numeric_steps), list(numeric) + list(derived)),
         ("categorical", Pipeline(categorical_steps), list(categorical)),
     ]
-    if cfg.bins is not None and cfg.bins not in (0, 1) and cfg.bins < 2:
+    if cfg.bins and cfg.bins < 2:  # null or 0: no bins
         raise PipelineError(
             f"featurize.bins is {cfg.bins}: quantile bins need at least 2",
             fix="use -S featurize.bins=10, or null to switch them off",
         )
     binned = [c for c in numeric if c in set(continuous or ())] + list(derived)
-    if cfg.bins and cfg.bins > 1 and binned:
+    if cfg.bins and binned:
         quantiles = KBinsDiscretizer(
             n_bins=int(cfg.bins),
             encode="onehot-dense",

@@ -61,9 +61,8 @@ def trial_budget(tune_cfg, model_cfg: dict) -> tuple[Any, str | None]:
     """
     from omegaconf import OmegaConf
 
-    if tune_cfg.method not in ("random", "bayesian") or tune_cfg.n_trials is not None:
-        return tune_cfg, None
-    if tune_cfg.timeout_s is not None:
+    budgeted = tune_cfg.n_trials is not None or tune_cfg.timeout_s is not None
+    if tune_cfg.method not in ("random", "bayesian") or budgeted:
         return tune_cfg, None
     trials = model_cfg.get(TRIALS_KEY)
     if trials is None:

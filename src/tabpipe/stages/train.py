@@ -32,6 +32,11 @@ from tabpipe.tuning import (
 def build_estimator(model_cfg: dict, params: dict, class_weight: str | None, task: str = "binary"):
     """The configured estimator for the task, with `params` (a trial's) and class weights."""
     estimator, _ = for_task(instantiate_checked("model", {**model_cfg, **params}), task)
+    return with_class_weight(estimator, class_weight, task)
+
+
+def with_class_weight(estimator, class_weight: str | None, task: str):
+    """balance=class_weight's setting on the estimator (classification only)."""
     if class_weight is None or task == "regression":
         return estimator
     if "class_weight" not in estimator.get_params():
@@ -73,8 +78,8 @@ def train() -> None:
         print(f"train: {budget_note}")
     class_weight = balance_cfg.get("class_weight")
     space = parse_space(model_cfg.get(SEARCH_KEY)) if tune_cfg.method != "none" else []
-    configured = build_estimator(model_cfg, {}, class_weight, task)  # fails before any fold
-    _, note = for_task(instantiate_checked("model", model_cfg), task)
+    estimator, note = for_task(instantiate_checked("model", model_cfg), task)
+    configured = with_class_weight(estimator, class_weight, task)  # fails before any fold
     if note:  # a classifier's config on a regression task: its regressor stands in
         print(f"train: {note}")
     accepted = set(configured.get_params(deep=False))

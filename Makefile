@@ -55,9 +55,10 @@ test: setup ## run the tests (unit and end-to-end through DVC)
 test-fast: setup ## run the tests that do not run DVC end to end
 	pytest -m "not slow"
 
-lint: setup ## the pre-commit checks: ruff, workflow schema + zizmor audit, YAML, params.yaml drift
+lint: setup ## the pre-commit checks: ruff, import layers, workflow schema + zizmor, YAML, params.yaml drift
 	ruff check src tests benchmarks
 	ruff format --check src tests benchmarks
+	lint-imports
 	check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 	zizmor --offline --quiet $(WORKFLOWS)
 	pre-commit validate-config .pre-commit-config.yaml

@@ -36,8 +36,8 @@ def candidates(columns: dict, featurize) -> dict:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, SplineTransformer, StandardScaler
 
-    from tabpipe.features import build_transformer
-    from tabpipe.zoo import LinearBoostClassifier
+    from tabpipe.core.features import build_transformer
+    from tabpipe.core.zoo import LinearBoostClassifier
 
     numeric, categorical = columns["numeric"], columns["categorical"]
     continuous = columns["continuous"]

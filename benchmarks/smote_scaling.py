@@ -1,6 +1,6 @@
 """How the balance step's time grows with the rows: SMOTE-NC against random over-sampling.
 
-Runs `tabpipe.balancing.resample` (what the balance stage and every CV fold run) on synthetic
+Runs `tabpipe.core.balancing.resample` (what the balance stage and every CV fold run) on synthetic
 training rows (`data=synthetic` defaults: 14 numeric, 6 categorical columns, 5 % positives)
 at growing sizes; writes benchmarks/results/smote_scaling.json. This is what
 `scale.max_smote_rows` is chosen from. Run by hand:
@@ -17,8 +17,8 @@ from pathlib import Path
 
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 
-from tabpipe.balancing import resample
-from tabpipe.synthetic import TARGET, Spec, frame
+from tabpipe.core.balancing import resample
+from tabpipe.core.synthetic import TARGET, Spec, frame
 
 RESULTS = Path(__file__).resolve().parent / "results/smote_scaling.json"
 

@@ -8,7 +8,7 @@ import pytest
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 from imblearn.under_sampling import RandomUnderSampler
 
-from tabpipe.balancing import resample
+from tabpipe.core.balancing import resample
 from tabpipe.errors import PipelineError
 
 
@@ -252,7 +252,7 @@ def test_a_resampler_that_gives_up_names_the_key_and_a_way_out(mixed):
 
 @pytest.mark.parametrize("kind", ["over", "under"])
 def test_random_samplers_pick_the_same_rows_without_the_neighbour_preparation(mixed, kind):
-    import tabpipe.balancing as balancing
+    import tabpipe.core.balancing as balancing
 
     X, y = mixed
     cls = RandomOverSampler if kind == "over" else RandomUnderSampler

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import yaml
 
-from tabpipe import ci, lockdiff
+from tabpipe.project import ci, lockdiff
 from tests.dvc_repo import PROJECT, VENV_BIN, copy_project, env
 
 WORKFLOW = PROJECT / ".github" / "workflows" / "ci.yaml"

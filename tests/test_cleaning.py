@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabpipe.cleaning import (
+from tabpipe.core.cleaning import (
     clean_table,
     normalize_column_names,
     normalize_labels,
@@ -348,7 +348,7 @@ def test_unique_measurements_are_not_ids(section, clean_cfg):
 
 
 def test_high_cardinality_categoricals_are_noted_and_rare_levels_grouped(section, clean_cfg):
-    from tabpipe.features import build_transformer
+    from tabpipe.core.features import build_transformer
 
     levels = [f"city{i}" for i in range(30)] * 2 + ["big"] * 40  # 31 levels, one common
     raw = messy(100, city=levels)
@@ -365,7 +365,7 @@ def test_high_cardinality_categoricals_are_noted_and_rare_levels_grouped(section
 
 
 def test_missing_values_in_numeric_and_categorical_columns_are_imputed_later(section, clean_cfg):
-    from tabpipe.features import build_transformer
+    from tabpipe.core.features import build_transformer
 
     raw = messy().astype({"tenure": "float64"})
     raw.loc[[1, 2], "tenure"] = np.nan

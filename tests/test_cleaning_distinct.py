@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabpipe.cleaning import normalize_labels, numbers_from_text
+from tabpipe.core.cleaning import normalize_labels, numbers_from_text
 
 _JUNK = re.compile(r"[\s,$€£%]")
 

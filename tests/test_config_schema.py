@@ -6,9 +6,9 @@ import pytest
 import yaml
 from omegaconf.errors import ReadonlyConfigError
 
-from tabpipe.conf_sync import composed
 from tabpipe.config import SCHEMAS, instantiate_checked, load_section
 from tabpipe.errors import PipelineError
+from tabpipe.project.conf_sync import composed
 from tests.conftest import CONF_DIR
 
 LOGREG = "sklearn.linear_model.LogisticRegression"
@@ -206,7 +206,7 @@ def test_the_zoo_and_the_balancers_are_all_there():
 @pytest.mark.parametrize("option", MODELS)
 def test_every_search_space_parses_and_every_corner_builds(option):
     """The lowest and the highest value of every range, and every choice, build the model."""
-    from tabpipe.tuning import parse_space
+    from tabpipe.core.tuning import parse_space
 
     model = composed([f"model={option}"], conf_dir=CONF_DIR)["model"]
     space = parse_space(model.get("_search_"))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tabpipe import conf_sync
 from tabpipe.errors import PipelineError
+from tabpipe.project import conf_sync
 from tests.dvc_repo import PROJECT
 
 

@@ -9,7 +9,7 @@ from imblearn.over_sampling import SMOTE
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_validate
 
-from tabpipe.cv import (
+from tabpipe.core.cv import (
     Fold,
     Resampler,
     fold_pipeline,
@@ -18,8 +18,8 @@ from tabpipe.cv import (
     score_folds,
     splits,
 )
+from tabpipe.core.features import build_transformer
 from tabpipe.errors import PipelineError
-from tabpipe.features import build_transformer
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_resampling_touches_the_training_rows_of_each_fold_only(table, section):
 
 
 def test_the_resampler_step_is_the_balance_stage_resampler(table):
-    """Same rows as tabpipe.balancing.resample: SMOTE switched to SMOTENC for the text column,
+    """Same rows as tabpipe.core.balancing.resample: SMOTE switched to SMOTENC for the text column,
     the original rows first and unchanged, and the configured sampler itself left untouched."""
     rows, y = table
     X = rows[NUMERIC + CATEGORICAL]

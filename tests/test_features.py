@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from tabpipe.config import load_section
+from tabpipe.core.features import build_transformer
 from tabpipe.errors import PipelineError
-from tabpipe.features import build_transformer
 
 NUMERIC = ["tenure", "charges"]
 CATEGORICAL = ["contract"]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as m
 
+from tabpipe.core.metrics import binary_metrics, choose_threshold
 from tabpipe.errors import PipelineError
-from tabpipe.metrics import binary_metrics, choose_threshold
 
 SCORERS = {"f1": m.f1_score, "balanced_accuracy": m.balanced_accuracy_score}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tabpipe import io
-from tabpipe.model_card import facts, render, write_card
+from tabpipe.serving.model_card import facts, render, write_card
 
 
 def test_the_card_holds_data_balance_parameters_metrics_threshold_use_and_limits(

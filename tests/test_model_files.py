@@ -22,8 +22,8 @@ import numpy as np, pandas as pd
 from sklearn.linear_model import LogisticRegression
 from tabpipe import io
 from tabpipe.config import load_section
-from tabpipe.features import build_transformer
-from tabpipe.models import inference_pipeline
+from tabpipe.core.features import build_transformer
+from tabpipe.core.models import inference_pipeline
 
 rng = np.random.default_rng(0)
 X = pd.DataFrame({"a": rng.normal(size=60), "b": rng.choice(["x", "y", "z"], 60)})

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabpipe import monitoring
+from tabpipe.core import drift
+from tabpipe.core.incoming import append_batches, batch_files
 from tabpipe.errors import PipelineError
-from tabpipe.incoming import append_batches, batch_files
-from tabpipe.monitor_report import render_html, report_paths, write_reports
+from tabpipe.monitoring.monitor import render_html, report_paths, write_reports
 
 COLUMNS = {
     "target": "churn",
@@ -49,30 +49,30 @@ def table(n: int, seed: int, shift: float = 1.0, churn_rate: float = 0.25, level
 
 
 def prepared(frame, clean_cfg, **kwargs):
-    return monitoring.prepare_rows(frame, COLUMNS, clean_cfg, where="batch.csv", **kwargs)
+    return drift.prepare_rows(frame, COLUMNS, clean_cfg, where="batch.csv", **kwargs)
 
 
 def check(reference, batch, cfg, clean_cfg, scores=None):
     ref, cur = prepared(reference, clean_cfg), prepared(batch, clean_cfg)
     ref_scores = ref.rows["charges"].to_numpy() / 200
     cur_scores = cur.rows["charges"].to_numpy() / 200 if scores is None else scores
-    return monitoring.check_batch(ref, cur, COLUMNS, ref_scores, cur_scores, 0.3, None, cfg)
+    return drift.check_batch(ref, cur, COLUMNS, ref_scores, cur_scores, 0.3, None, cfg)
 
 
 # --- statistics ---------------------------------------------------------------------------------
 
 
 def test_psi_is_zero_for_equal_shares_and_grows_with_the_shift():
-    same = monitoring.psi(np.array([50, 30, 20]), np.array([100, 60, 40]))
+    same = drift.psi(np.array([50, 30, 20]), np.array([100, 60, 40]))
     assert same == pytest.approx(0.0, abs=1e-12)
-    small = monitoring.psi(np.array([50, 30, 20]), np.array([45, 33, 22]))
-    large = monitoring.psi(np.array([50, 30, 20]), np.array([10, 30, 60]))
+    small = drift.psi(np.array([50, 30, 20]), np.array([45, 33, 22]))
+    large = drift.psi(np.array([50, 30, 20]), np.array([10, 30, 60]))
     assert 0 < small < 0.1 < 0.2 < large
 
 
 def test_numeric_bins_are_the_reference_quantiles():
     reference = pd.Series(np.arange(1000, dtype=float))
-    result = monitoring.numeric_drift("x", reference, reference.sample(300, random_state=0), 10, 50)
+    result = drift.numeric_drift("x", reference, reference.sample(300, random_state=0), 10, 50)
     assert len(result["bins"]) == 10  # deciles of the reference, no missing bin
     assert result["reference_share"] == pytest.approx([0.1] * 10, abs=0.002)
     assert result["p_value"] > 0.05 and result["psi"] < 0.1
@@ -81,7 +81,7 @@ def test_numeric_bins_are_the_reference_quantiles():
 def test_numeric_shift_is_significant_and_large():
     rng = np.random.default_rng(0)
     reference = pd.Series(rng.normal(60, 15, 3000))
-    result = monitoring.numeric_drift("x", reference, reference.sample(500) * 1.2, 10, 50)
+    result = drift.numeric_drift("x", reference, reference.sample(500) * 1.2, 10, 50)
     assert result["p_value"] < 1e-10 and result["psi"] > 0.2
     assert result["mean"]["batch"] > result["mean"]["reference"]
 
@@ -89,15 +89,15 @@ def test_numeric_shift_is_significant_and_large():
 def test_missing_values_get_their_own_bin():
     reference = pd.Series([1.0, 2.0, 3.0, 4.0] * 50)
     batch = pd.Series([1.0, 2.0, np.nan, np.nan] * 50)
-    result = monitoring.numeric_drift("x", reference, batch, 4, 50)
-    assert result["bins"][-1] == monitoring.MISSING
+    result = drift.numeric_drift("x", reference, batch, 4, 50)
+    assert result["bins"][-1] == drift.MISSING
     assert result["batch_share"][-1] == pytest.approx(0.5)
 
 
 def test_categorical_drift_counts_levels_never_seen_in_the_reference():
     reference = pd.Series(["a"] * 300 + ["b"] * 200)
     batch = pd.Series(["a"] * 150 + ["b"] * 100 + ["new"] * 50)
-    result = monitoring.categorical_drift("c", reference, batch, 50)
+    result = drift.categorical_drift("c", reference, batch, 50)
     assert result["unseen_levels"] == {"new": 50}
     assert result["bins"] == ["a", "b", "new"]
     assert result["reference_share"][-1] == 0 and result["batch_share"][-1] == pytest.approx(
@@ -107,11 +107,9 @@ def test_categorical_drift_counts_levels_never_seen_in_the_reference():
 
 
 def test_too_few_rows_for_a_test_is_not_a_verdict(cfg):
-    result = monitoring.numeric_drift(
-        "x", pd.Series(np.arange(500.0)), pd.Series([1.0] * 10), 10, 50
-    )
+    result = drift.numeric_drift("x", pd.Series(np.arange(500.0)), pd.Series([1.0] * 10), 10, 50)
     assert result["p_value"] is None
-    assert monitoring.judge(result, cfg, 0.05) == "too_few"
+    assert drift.judge(result, cfg, 0.05) == "too_few"
 
 
 @pytest.mark.parametrize(
@@ -124,7 +122,7 @@ def test_too_few_rows_for_a_test_is_not_a_verdict(cfg):
     ],
 )
 def test_a_column_drifts_only_when_large_and_significant(cfg, psi, p_value, status):
-    assert monitoring.judge({"psi": psi, "p_value": p_value}, cfg, 0.01) == status
+    assert drift.judge({"psi": psi, "p_value": p_value}, cfg, 0.01) == status
 
 
 def test_performance_alerts_when_the_metric_drops_beyond_the_tolerance(section):
@@ -132,12 +130,12 @@ def test_performance_alerts_when_the_metric_drops_beyond_the_tolerance(section):
     rng = np.random.default_rng(1)
     y = pd.Series(rng.integers(0, 2, 400).astype(float))
     good = np.clip(y.to_numpy() * 0.6 + rng.random(400) * 0.5, 0, 1)
-    ok = monitoring.performance(y, good, 0.5, {"roc_auc": 0.9}, perf_cfg)
+    ok = drift.performance(y, good, 0.5, {"roc_auc": 0.9}, perf_cfg)
     assert ok["status"] == "ok" and ok["batch"]["roc_auc"] > 0.9
     noise = rng.random(400)
-    bad = monitoring.performance(y, noise, 0.5, {"roc_auc": 0.9}, perf_cfg)
+    bad = drift.performance(y, noise, 0.5, {"roc_auc": 0.9}, perf_cfg)
     assert bad["status"] == "alert" and bad["drop"] == pytest.approx(0.9 - bad["batch"]["roc_auc"])
-    one_class = monitoring.performance(pd.Series([1.0] * 10), noise[:10], 0.5, None, perf_cfg)
+    one_class = drift.performance(pd.Series([1.0] * 10), noise[:10], 0.5, None, perf_cfg)
     assert one_class["status"] == "too_few"
 
 
@@ -231,7 +229,7 @@ def test_prediction_drift_is_checked_on_the_scores(cfg, clean_cfg):
 
 
 def test_a_batch_below_the_floor_gets_no_verdict(cfg, clean_cfg):
-    with pytest.raises(monitoring.BatchTooSmall, match=r"49 rows, fewer than monitor.min_rows=50"):
+    with pytest.raises(drift.BatchTooSmall, match=r"49 rows, fewer than monitor.min_rows=50"):
         check(table(3000, 0), table(49, 1), cfg, clean_cfg)
 
 

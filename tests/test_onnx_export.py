@@ -10,12 +10,18 @@ import pandas as pd
 import pytest
 
 from tabpipe import io
-from tabpipe.conf_sync import composed
 from tabpipe.config import instantiate_checked
+from tabpipe.core.models import inference_pipeline
 from tabpipe.errors import PipelineError
-from tabpipe.models import inference_pipeline
-from tabpipe.onnx_export import TOLERANCE, UNSUPPORTED_MODELS, onnx_probabilities, session, to_onnx
-from tabpipe.predict import Scorer, load_scorer, prepare
+from tabpipe.project.conf_sync import composed
+from tabpipe.serving.onnx_export import (
+    TOLERANCE,
+    UNSUPPORTED_MODELS,
+    onnx_probabilities,
+    session,
+    to_onnx,
+)
+from tabpipe.serving.predict import Scorer, load_scorer, prepare
 from tests.conftest import CONF_DIR, PROJECT
 
 
@@ -82,7 +88,7 @@ def binned(trained_project: Path):
     from sklearn.linear_model import LogisticRegression
 
     from tabpipe.config import load_section
-    from tabpipe.features import build_transformer
+    from tabpipe.core.features import build_transformer
 
     params = composed(["featurize.bins=10"], conf_dir=CONF_DIR)
     columns = io.read_json(trained_project / io.COLUMNS)

@@ -11,7 +11,7 @@ import pytest
 
 from tabpipe import io
 from tabpipe.errors import PipelineError
-from tabpipe.predict import describe, load_scorer, predict_file, rejects_path
+from tabpipe.serving.predict import describe, load_scorer, predict_file, rejects_path
 
 
 @pytest.fixture(scope="module")

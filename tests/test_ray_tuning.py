@@ -26,12 +26,12 @@ import pytest
 from imblearn.over_sampling import SMOTE
 from threadpoolctl import threadpool_limits
 
-from tabpipe.cv import CVObjective, main_metric, prepare_folds, splits
+from tabpipe.core.cv import CVObjective, main_metric, prepare_folds, splits
+from tabpipe.core.features import build_transformer
+from tabpipe.core.ray_backend import CONNECT_TIMEOUT_S, parse_address
+from tabpipe.core.training import build_estimator
+from tabpipe.core.tuning import parse_space, search
 from tabpipe.errors import PipelineError
-from tabpipe.features import build_transformer
-from tabpipe.ray_backend import CONNECT_TIMEOUT_S, parse_address
-from tabpipe.stages.train import build_estimator
-from tabpipe.tuning import parse_space, search
 from tests.test_stage_errors import (  # noqa: F401 (featurized is a fixture)
     assert_one_line_error,
     featurized,
@@ -289,7 +289,7 @@ def quadratic(params: dict) -> list[float]:
 
 def test_bayesian_batches_are_reproducible_and_a_batch_of_one_is_the_local_search(section):
     """What the README promises for TPE on Ray, checked on the batch loop Ray uses (no Ray)."""
-    from tabpipe.tuning import _optuna_search, local_scorer
+    from tabpipe.core.tuning import _optuna_search, local_scorer
 
     space = parse_space({"C": ["float", 0.001, 100, "log"], "depth": ["int", 2, 8]})
     cfg = section("tune", method="bayesian", n_trials=14, n_startup_trials=4, seed=3)

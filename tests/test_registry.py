@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from tabpipe.errors import PipelineError
-from tabpipe.registry import Rule, choose_rule, judge, side_by_side
+from tabpipe.project.registry import Rule, choose_rule, judge, side_by_side
 from tests.dvc_repo import copy_project, run
 
 AUC = Rule("roc_auc", higher_is_better=True, limit=0.8, tolerance=0.005)

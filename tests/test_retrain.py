@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tabpipe.errors import PipelineError
-from tabpipe.retrain import batch_name, check_labelled_batch
+from tabpipe.monitoring.retrain import batch_name, check_labelled_batch
 from tests.dvc_repo import PROJECT
 
 COLUMNS = {

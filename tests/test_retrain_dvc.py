@@ -7,7 +7,7 @@ ROC-AUC falls far below production's, the gate refuses, and everything returns t
 In the better one the outcomes follow the customers' contract and tenure closely, so the
 retrained model ranks its test rows better: the gate passes and the new version goes to prod.
 
-The gate and the promotion are issue 7's (tabpipe.registry, `tabpipe promote`); until that
+The gate and the promotion are issue 7's (tabpipe.project.registry, `tabpipe promote`); until that
 code is in the tree this module is skipped.
 """
 
@@ -25,7 +25,7 @@ import yaml
 
 from tests.dvc_repo import affected_stages, copy_project, env, run
 
-pytest.importorskip("tabpipe.registry", reason="needs the model registry (issue 7)")
+pytest.importorskip("tabpipe.project.registry", reason="needs the model registry (issue 7)")
 
 pytestmark = pytest.mark.slow
 ARTIFACT = "churn-model"
@@ -67,7 +67,7 @@ def new_customers(raw: pd.DataFrame, n: int, seed: int, informative: bool) -> pd
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """The project, run and committed, its model promoted to prod."""
-    from tabpipe import registry
+    from tabpipe.project import registry
 
     path = copy_project(tmp_path_factory.mktemp("retrain") / "repo")
     run(["dvc", "repro"], path)

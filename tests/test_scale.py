@@ -7,8 +7,8 @@ import pytest
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 from omegaconf import OmegaConf
 
-from tabpipe import scale
 from tabpipe.config import ScaleConfig
+from tabpipe.core import scale
 from tabpipe.errors import PipelineError
 
 GIB = 1024**3

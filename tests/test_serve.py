@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tabpipe import io
-from tabpipe.predict import load_scorer, predict_file
+from tabpipe.serving.predict import load_scorer, predict_file
 from tests.trained_project import running_server
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tabpipe import sources
 from tabpipe.config import load_section
+from tabpipe.core import sources
 from tabpipe.errors import PipelineError
 
 TABLE = pd.DataFrame(

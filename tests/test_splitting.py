@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tabpipe.core.splitting import split_table
 from tabpipe.errors import PipelineError
-from tabpipe.splitting import split_table
 
 SHARES = {"train": 0.6, "val": 0.2, "test": 0.2}
 

@@ -148,7 +148,7 @@ SYNTHETIC = dict(
 def test_a_synthetic_table_too_large_for_memory_is_refused_before_any_work(workdir):
     import psutil
 
-    from tabpipe.scale import BYTES_PER_CELL
+    from tabpipe.core.scale import BYTES_PER_CELL
 
     raw = workdir / "data/raw/data.parquet"
     before = digest(raw)

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabpipe import synthetic
+from tabpipe.core import synthetic
+from tabpipe.core.synthetic import BLOCK_ROWS, Spec
 from tabpipe.errors import PipelineError
-from tabpipe.synthetic import BLOCK_ROWS, Spec
 
 
 def digest(path) -> str:

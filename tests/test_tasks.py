@@ -14,12 +14,12 @@ from sklearn import metrics as m
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from tabpipe.balancing import per_class_strategy, resample
 from tabpipe.config import RESERVED_KEYS
+from tabpipe.core.balancing import per_class_strategy, resample
+from tabpipe.core.metrics import multiclass_metrics, regression_metrics
+from tabpipe.core.models import for_task
+from tabpipe.core.splitting import split_table
 from tabpipe.errors import PipelineError
-from tabpipe.metrics import multiclass_metrics, regression_metrics
-from tabpipe.models import for_task
-from tabpipe.splitting import split_table
 
 # ----------------------------------------------------------------------------- split
 

@@ -6,8 +6,7 @@ import itertools
 
 import pytest
 
-from tabpipe.errors import PipelineError
-from tabpipe.tuning import (
+from tabpipe.core.tuning import (
     Param,
     applicable_space,
     best_trial,
@@ -18,6 +17,7 @@ from tabpipe.tuning import (
     trial_budget,
     trial_curve,
 )
+from tabpipe.errors import PipelineError
 
 SPACE = {
     "C": ["float", 0.001, 100, "log"],

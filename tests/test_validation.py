@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tabpipe import validation
-from tabpipe.cleaning import clean_table
+from tabpipe.core import validation
+from tabpipe.core.cleaning import clean_table
+from tabpipe.core.validation import SchemaViolations
 from tabpipe.errors import PipelineError
-from tabpipe.validation import SchemaViolations
 
 
 @pytest.fixture

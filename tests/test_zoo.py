@@ -13,9 +13,9 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import r2_score, roc_auc_score
 
 from tabpipe.config import RESERVED_KEYS, instantiate_checked
+from tabpipe.core.models import for_task
+from tabpipe.core.zoo import LinearBoostClassifier, LinearBoostRegressor
 from tabpipe.errors import PipelineError
-from tabpipe.models import for_task
-from tabpipe.zoo import LinearBoostClassifier, LinearBoostRegressor
 
 
 def data(n: int = 600, classes: int = 2, seed: int = 0):
@@ -80,7 +80,7 @@ def test_same_seed_same_model_and_clone_keeps_the_settings():
 
 @pytest.mark.parametrize(("key", "value"), [("C", 0), ("num_leaves", 1), ("subsample", 1.5)])
 def test_bad_settings_are_named(key, value):
-    cfg = {"_target_": "tabpipe.zoo.LinearBoostClassifier", key: value}
+    cfg = {"_target_": "tabpipe.core.zoo.LinearBoostClassifier", key: value}
     with pytest.raises(PipelineError, match=rf"bad value for model\.{key}"):
         instantiate_checked("model", cfg)
 

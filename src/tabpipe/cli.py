@@ -10,8 +10,8 @@ from tabpipe.errors import PipelineError
 
 
 def _config(args: argparse.Namespace) -> int:
-    from tabpipe import conf_sync
     from tabpipe.config import load_params, require
+    from tabpipe.project import conf_sync
 
     if args.action == "compose":
         conf_sync.compose(args.overrides)
@@ -71,7 +71,7 @@ def _metrics(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tabpipe import report
+    from tabpipe.project import report
 
     text = report.write(args.base, args.head, Path(args.output), Path(args.plots_dir))
     if not args.quiet:
@@ -84,7 +84,7 @@ def _ci(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from tabpipe import ci
+    from tabpipe.project import ci
 
     if args.action in ("remote-status", "pull", "push"):
         status = ci.remote_status(timeout=args.timeout)
@@ -126,8 +126,9 @@ def _ci(args: argparse.Namespace) -> int:
 def _promote(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tabpipe import io, registry
-    from tabpipe.model_card import write_card
+    from tabpipe import io
+    from tabpipe.project import registry
+    from tabpipe.serving.model_card import write_card
 
     version = registry.promote(Path("."))
     if not args.no_onnx:
@@ -138,7 +139,7 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from tabpipe import predict
+    from tabpipe.serving import predict
 
     summary = predict.predict_file(
         args.input, args.output, chunk_rows=args.chunk_rows, progress=not args.no_progress
@@ -148,14 +149,15 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from tabpipe import serve
+    from tabpipe.serving import serve
 
     serve.run(args.host, args.port, args.log_level, max_body_bytes=args.max_body_bytes)
     return 0
 
 
 def _export_onnx(args: argparse.Namespace) -> int:
-    from tabpipe import io, onnx_export, predict
+    from tabpipe import io
+    from tabpipe.serving import onnx_export, predict
 
     scorer = predict.load_scorer()
     test = io.split_path("test")
@@ -177,7 +179,7 @@ def _export_onnx(args: argparse.Namespace) -> int:
 
 
 def _model_card(args: argparse.Namespace) -> int:
-    from tabpipe.model_card import write_card
+    from tabpipe.serving.model_card import write_card
 
     print(f"model card: {write_card()}")
     return 0
@@ -196,8 +198,8 @@ def _monitor(args: argparse.Namespace) -> int:
     reference = Path(args.reference) if args.reference else io.split_path("train")
     out_dir = Path(args.out) if args.out else io.MONITOR_DIR
     try:
-        from tabpipe.monitor_report import run_monitor
-        from tabpipe.monitoring import BatchTooSmall
+        from tabpipe.core.drift import BatchTooSmall
+        from tabpipe.monitoring.monitor import run_monitor
 
         report = run_monitor(Path(args.batch), reference, out_dir)
     except BatchTooSmall as err:
@@ -237,7 +239,7 @@ def _simulate_batch(args: argparse.Namespace) -> int:
 
     from tabpipe import io
     from tabpipe.config import load_section
-    from tabpipe.simulate import as_raw, simulate_batch
+    from tabpipe.monitoring.simulate import as_raw, simulate_batch
 
     cfg = OmegaConf.to_object(load_section("monitor").simulate)
     if args.rows is not None:
@@ -262,10 +264,11 @@ def _simulate_batch(args: argparse.Namespace) -> int:
 def _retrain(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tabpipe.retrain import retrain
+    from tabpipe.monitoring.retrain import retrain
+    from tabpipe.project.registry import promote
 
     try:
-        outcome = retrain(Path(args.new))
+        outcome = retrain(Path(args.new), promote)
     except PipelineError as err:
         print(f"error: [retrain] {err}", file=sys.stderr)
         return EXIT_ERROR

@@ -111,7 +111,7 @@ class EvaluateConfig:
 
 @dataclass
 class ScaleConfig:
-    """Switches for large tables (tabpipe.scale); each is off when null."""
+    """Switches for large tables (tabpipe.core.scale); each is off when null."""
 
     max_smote_rows: int | None = 500_000
     large_data_rows: int | None = 500_000
@@ -177,7 +177,7 @@ SCHEMAS: dict[str, type] = {
 }
 
 # Keys of a `_target_` section that the pipeline reads and never passes to the class: the
-# model's search space and trial budget (tabpipe.tuning), and balance=class_weight's setting.
+# model's search space and trial budget (tabpipe.core.tuning), and balance=class_weight's setting.
 RESERVED_KEYS: dict[str, tuple[str, ...]] = {
     "model": ("_search_", "_trials_"),
     "balance": ("class_weight",),

@@ -158,7 +158,7 @@ def read_json(path: Path) -> Any:
 # call arbitrary code. The pipeline never holds the resampler, so no imbalanced-learn type here.
 TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.dtype",
-    "tabpipe.features.DerivedFeatures",
+    "tabpipe.core.features.DerivedFeatures",
     # featurize.select_k_best scores features with a partial of mutual_info_classif
     "functools.partial",
     "sklearn.feature_selection._mutual_info.mutual_info_classif",
@@ -174,8 +174,8 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "lightgbm.basic.Booster",
     "lightgbm.sklearn.LGBMClassifier",
     "lightgbm.sklearn.LGBMRegressor",
-    "tabpipe.zoo.LinearBoostClassifier",
-    "tabpipe.zoo.LinearBoostRegressor",
+    "tabpipe.core.zoo.LinearBoostClassifier",
+    "tabpipe.core.zoo.LinearBoostRegressor",
 )
 
 # Zip entries get this date, so equal models give equal bytes (and equal DVC hashes).
@@ -255,3 +255,12 @@ def load_model(path: Path, trusted: tuple[str, ...] = TRUSTED_TYPES) -> Any:
             f"{path} is not a readable skops model file ({type(err).__name__}: {reason})",
             fix="restore it with `dvc checkout` or rebuild it with `make run`",
         ) from None
+
+
+def locked_md5(lock: dict, path: str) -> str | None:
+    """The md5 dvc.lock records for the output (or dependency) at `path`."""
+    for stage in lock.get("stages", {}).values():
+        for entry in stage.get("outs", []) + stage.get("deps", []):
+            if entry.get("path") == path:
+                return entry.get("md5")
+    return None

@@ -1,10 +1,10 @@
 """balance: resample the training split only; validation and test are not read here."""
 
 from tabpipe import io
-from tabpipe.balancing import resample
 from tabpipe.config import instantiate_checked, load_params, load_section, load_target_section
+from tabpipe.core.balancing import resample
+from tabpipe.core.scale import large_data_sampler
 from tabpipe.errors import PipelineError, stage_main
-from tabpipe.scale import large_data_sampler
 
 
 @stage_main("balance")

@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
-from tabpipe import io, validation
-from tabpipe.cleaning import clean_table
+from tabpipe import io
 from tabpipe.config import load_params, load_section, load_task
+from tabpipe.core import validation
+from tabpipe.core.cleaning import clean_table
 from tabpipe.errors import PipelineError, stage_main
 
 

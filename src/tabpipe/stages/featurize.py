@@ -2,8 +2,8 @@
 
 from tabpipe import io
 from tabpipe.config import load_section
+from tabpipe.core.features import build_transformer
 from tabpipe.errors import stage_main
-from tabpipe.features import build_transformer
 
 
 @stage_main("featurize")

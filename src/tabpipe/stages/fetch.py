@@ -1,9 +1,10 @@
 """fetch: load the configured source, append the labelled batches in data/incoming/, write it."""
 
-from tabpipe import io, scale, sources
+from tabpipe import io
 from tabpipe.config import load_section
+from tabpipe.core import scale, sources
+from tabpipe.core.incoming import append_batches, batch_files
 from tabpipe.errors import stage_main
-from tabpipe.incoming import append_batches, batch_files
 
 
 @stage_main("fetch")
@@ -35,7 +36,7 @@ def main() -> None:
 
 def fetch_synthetic(data_cfg) -> None:
     """Stream the generated table block by block into the output: no DataFrame of it all."""
-    from tabpipe import synthetic
+    from tabpipe.core import synthetic
 
     spec = sources.synthetic_spec(data_cfg)
     synthetic.check(spec)

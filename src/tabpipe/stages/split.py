@@ -2,8 +2,8 @@
 
 from tabpipe import io
 from tabpipe.config import load_section
+from tabpipe.core.splitting import split_table
 from tabpipe.errors import stage_main
-from tabpipe.splitting import split_table
 
 
 def describe(part, target: str, task: str) -> dict:

@@ -5,7 +5,7 @@
    tracked by DVC: the raw data gets a new version (`fetch` appends the batch).
 2. The pipeline reruns as a DVC experiment (`dvc exp run -n retrain-<name>`).
 3. The run is committed and handed to the registry's quality gate (`tabpipe promote`,
-   tabpipe.registry): it registers and assigns the new version to prod only when the gate
+   tabpipe.project.registry): it registers and assigns the new version to prod only when the gate
    passes. When the gate refuses, the commit is undone (`git reset --keep`), the batch file is
    removed and the workspace's outputs go back to production's (`dvc checkout`); the run stays
    listed as an experiment (`dvc exp show`) to inspect or `dvc exp apply` later.
@@ -67,8 +67,8 @@ def batch_name(path: Path) -> str:
 
 def check_labelled_batch(batch, raw_columns: list[str], where: str, repo: Path) -> None:
     """The batch has the source table's columns, and every row a label training knows."""
-    from tabpipe import monitoring
     from tabpipe.config import load_params, load_section
+    from tabpipe.core import drift
 
     missing = [c for c in raw_columns if c not in batch.columns]
     extra = [c for c in batch.columns if c not in raw_columns]
@@ -85,7 +85,7 @@ def check_labelled_batch(batch, raw_columns: list[str], where: str, repo: Path) 
     params = load_params(repo / io.PARAMS)
     data_cfg, clean_cfg = load_section("data", params=params), load_section("clean", params=params)
     columns = io.read_json(repo / io.COLUMNS)
-    prepared = monitoring.prepare_rows(
+    prepared = drift.prepare_rows(
         batch, columns, clean_cfg, where=where, drop=[str(c) for c in data_cfg.drop]
     )
     if prepared.target is None or prepared.target.isna().any():
@@ -137,17 +137,19 @@ def undo(repo: Path, head: str, dest: Path) -> None:
     _run(["dvc", "checkout", "--force", "--quiet"], repo)
 
 
-def retrain(new: Path, repo: Path = Path("."), echo: Callable[[str], None] = print) -> Outcome:
-    """Add the batch, rerun the pipeline as an experiment, promote through the gate or undo."""
+def retrain(
+    new: Path,
+    promote: Callable[..., str],
+    repo: Path = Path("."),
+    echo: Callable[[str], None] = print,
+) -> Outcome:
+    """Add the batch, rerun the pipeline as an experiment, promote through the gate or undo.
+
+    `promote(repo, echo=...)` is the registry's quality gate and promotion
+    (`tabpipe.project.registry.promote`), passed in by the CLI so that monitoring and the
+    project's tooling stay independent products.
+    """
     repo = Path(repo)
-    try:  # the quality gate and GTO promotion (`tabpipe promote`); checked before any change
-        from tabpipe import registry
-    except ImportError:
-        raise PipelineError(
-            "retraining promotes through the model registry (tabpipe.registry), which this "
-            "installation lacks",
-            fix="update tabpipe to a version with `tabpipe promote`",
-        ) from None
     dirty = _run(["git", "status", "--porcelain", "--", *RESULT_PATHS], repo).splitlines()
     if dirty:
         raise PipelineError(
@@ -169,7 +171,7 @@ def retrain(new: Path, repo: Path = Path("."), echo: Callable[[str], None] = pri
         raise
 
     try:
-        version = registry.promote(repo, echo=echo)
+        version = promote(repo, echo=echo)
     except PipelineError as err:  # the gate refused (or could not judge): production stays
         undo(repo, head, dest)
         return Outcome(False, err.message, experiment)

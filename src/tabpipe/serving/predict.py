@@ -1,7 +1,7 @@
 """Score new rows with the trained inference pipeline: one file in chunks, or records in memory.
 
 Rows arrive as the training input did (raw columns, the target optional) and get the same
-tidying as in `clean` (tabpipe.cleaning): column names normalised, numbers written as text
+tidying as in `clean` (tabpipe.core.cleaning): column names normalised, numbers written as text
 parsed, category labels unified to the training spelling. A row that cannot be scored (text
 in a number column, a category the model never saw, a missing value where training allowed
 none) is set aside with its reason instead of stopping the run. The HTTP service (serve.py)
@@ -24,7 +24,7 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from tabpipe import io
-from tabpipe.cleaning import normalize_column_names, without_number_junk
+from tabpipe.core.cleaning import normalize_column_names, without_number_junk
 from tabpipe.errors import PipelineError
 
 CHUNK_ROWS = 50_000

@@ -16,7 +16,7 @@ and `tune.n_trials` give the same trials and the same best parameters on every r
 `tune.timeout_s` stops by the clock instead, and then the number of trials may vary.
 
 With `tune.backend=ray` the study asks for a batch of trials, their folds are fitted as Ray
-tasks (`tabpipe.ray_backend`), and the scores are told back in trial order. Grid and random
+tasks (`tabpipe.core.ray_backend`), and the scores are told back in trial order. Grid and random
 trials do not depend on earlier scores: the trials and scores equal the local ones. TPE's do:
 it asks `tune.ray_parallel` trials knowing only the batches before, so its trials depend on
 that batch size (and equal the local ones for a batch of 1), but not on which task ends first.
@@ -204,8 +204,8 @@ def search(
 
     `tune.method=none` is one trial with the configured parameters. A trial whose parameters
     the estimator rejects is recorded as failed and the search goes on. With
-    `tune.backend=ray`, `evaluate` must be a `tabpipe.cv.CVObjective`: its (trial, fold) fits
-    run as Ray tasks (`tabpipe.ray_backend`), and the trials and scores are those of the local
+    `tune.backend=ray`, `evaluate` must be a `tabpipe.core.cv.CVObjective`: its (trial, fold) fits
+    run as Ray tasks (`tabpipe.core.ray_backend`), and the trials and scores are those of the local
     search, except for bayesian, whose trials depend on `tune.ray_parallel` (README).
     """
     if cfg.method not in METHODS:
@@ -232,7 +232,7 @@ def search(
             space, local_scorer(evaluate), 1, cfg, greater_is_better, metric_name, log
         )
 
-    from tabpipe.ray_backend import RayScorer, session
+    from tabpipe.core.ray_backend import RayScorer, session
 
     scorer = RayScorer(evaluate)
     with session(cfg.ray_address):
@@ -270,7 +270,7 @@ def check_backend(cfg) -> None:
             fix="use -S tune.ray_parallel=4 (or more: about the cluster's CPUs / cv.folds)",
         )
     if cfg.ray_address is not None:
-        from tabpipe.ray_backend import check_reachable
+        from tabpipe.core.ray_backend import check_reachable
 
         check_reachable(cfg.ray_address)
 

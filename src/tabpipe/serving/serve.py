@@ -3,8 +3,8 @@
 The request model is generated from the training schema (column roles from columns.json,
 labels from the fitted encoder), so a wrong type, a missing field, an unknown column or a
 category the model never saw gets a 422 that names the field. Validated records go through
-the same `Scorer` as batch scoring (tabpipe.predict), so the two cannot drift apart. The model
-is loaded once, when the app is built.
+the same `Scorer` as batch scoring (tabpipe.serving.predict), so the two cannot drift apart.
+The model is loaded once, when the app is built.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from tabpipe import io
-from tabpipe.predict import InputSchema, Scorer, load_scorer, prepare
+from tabpipe.serving.predict import InputSchema, Scorer, load_scorer, prepare
 
 MAX_BODY_BYTES = 4 * 2**20
 MAX_RECORDS = 10_000
@@ -112,7 +112,7 @@ def create_app(
     import pandas as pd
     from pydantic import TypeAdapter, ValidationError
 
-    from tabpipe.model_card import facts
+    from tabpipe.serving.model_card import facts
 
     scorer = scorer or load_scorer(root)
     schema = scorer.schema

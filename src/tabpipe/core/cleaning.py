@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_integer_dtype, is_numeric_dtype
 
-from tabpipe import validation
+from tabpipe.core import validation
 from tabpipe.errors import PipelineError
 
 _NUMBER_JUNK = re.compile(r"[\s,$€£%]")

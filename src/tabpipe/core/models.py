@@ -23,7 +23,7 @@ REGRESSION_COUNTERPART = {
     "DecisionTreeClassifier": "sklearn.tree.DecisionTreeRegressor",
     "KNeighborsClassifier": "sklearn.neighbors.KNeighborsRegressor",
     "LGBMClassifier": "lightgbm.LGBMRegressor",
-    "LinearBoostClassifier": "tabpipe.zoo.LinearBoostRegressor",
+    "LinearBoostClassifier": "tabpipe.core.zoo.LinearBoostRegressor",
     "SVC": "sklearn.svm.SVR",
 }
 # settings that mean something else (or nothing) for a regressor

@@ -282,7 +282,7 @@ def _owner(path: str, owners: dict[str, str]) -> str | None:
 
 def check_lock(rev: str = "HEAD") -> str:
     """After `dvc repro`: fail, in one line, when dvc.lock or metrics/ differ from the commit."""
-    from tabpipe import lockdiff
+    from tabpipe.project import lockdiff
 
     changed = _changed_paths()
     if not changed:

@@ -20,9 +20,10 @@ from typing import Any
 
 import yaml
 
-from tabpipe import io, lockdiff
-from tabpipe.ci import MARKER
+from tabpipe import io
 from tabpipe.errors import PipelineError
+from tabpipe.project import lockdiff
+from tabpipe.project.ci import MARKER
 
 REPORT = Path("report.md")
 PLOTS_DIR = Path("dvc_plots")

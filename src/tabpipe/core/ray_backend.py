@@ -1,9 +1,9 @@
 """Scoring search trials on Ray (`tune.backend=ray`): one task per (trial, fold).
 
-The search itself stays in this process (Optuna, `tabpipe.tuning`); only the estimator fits
-move out. The prepared folds (`tabpipe.cv.prepare_folds`) go into Ray's object store once,
+The search itself stays in this process (Optuna, `tabpipe.core.tuning`); only the estimator fits
+move out. The prepared folds (`tabpipe.core.cv.prepare_folds`) go into Ray's object store once,
 each trial's estimator is built here, and every (trial, fold) pair is fitted and scored by
-`tabpipe.cv.score_fold` in a task that asks for one CPU and runs one BLAS/OpenMP thread, as
+`tabpipe.core.cv.score_fold` in a task that asks for one CPU and runs one BLAS/OpenMP thread, as
 the train stage does locally (`threadpool_limits(1)`): so each fold score is the same number
 the local search computes, whichever node ran it.
 
@@ -21,14 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tabpipe.cv import CVObjective, Fold, Metric, score_fold
+from tabpipe import numerics
+from tabpipe.core.cv import CVObjective, Fold, Metric, score_fold
 from tabpipe.errors import PipelineError
 
 # An address that does not answer within this many seconds is reported, not waited for:
 # Ray's own client retries for minutes before it gives up.
 CONNECT_TIMEOUT_S = 5.0
-# Tasks run single-threaded: fold scores must not depend on a node's core count.
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 FIX = (
     "start the cluster (`ray start --head` on its head node) and check the address, or use "
     "-S tune.ray_address=null to start Ray on this machine, or -S tune.backend=local"
@@ -78,9 +77,11 @@ def runtime_env(address: str | None) -> dict[str, Any]:
     exactly the code that the driver runs (they still need the project's dependencies,
     installed from uv.lock; README, "Tuning on Ray").
     """
-    env: dict[str, Any] = {"env_vars": {name: "1" for name in THREAD_VARS}}
+    # Workers load NumPy before any task runs: the pinned kernels and single threads
+    # (tabpipe.numerics) must come with their environment, so fold scores match local ones.
+    env: dict[str, Any] = {"env_vars": numerics.pinned_environment()}
     if address is not None:
-        env["py_modules"] = [str(Path(__file__).resolve().parent)]
+        env["py_modules"] = [str(Path(__file__).resolve().parents[1])]  # the tabpipe package
     return env
 
 

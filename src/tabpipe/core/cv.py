@@ -2,8 +2,8 @@
 
 The folds are cut on the unbalanced training split (data/split/train.parquet). Inside each fold
 the rows go through what the pipeline's own stages do, in the same order and with the same
-config: the resampler of `tabpipe.balancing` (balance stage), the feature transformer of
-`tabpipe.features` (featurize stage), then the estimator (train stage). That is the imbalanced-
+config: the resampler of `tabpipe.core.balancing` (balance stage), the feature transformer of
+`tabpipe.core.features` (featurize stage), then the estimator (train stage). That is the imbalanced-
 learn pipeline `fold_pipeline` builds: the resampler runs on the fold's training rows only and
 never touches its validation rows, so no synthetic row leaks into a score.
 
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from tabpipe.balancing import resample
+from tabpipe.core.balancing import resample
 from tabpipe.errors import PipelineError
 
 STRATEGIES = ("stratified", "kfold", "group", "time")
@@ -46,7 +46,7 @@ DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "roc_auc_ovr", "regression"
 
 
 class Resampler(BaseEstimator):
-    """`tabpipe.balancing.resample` as an imbalanced-learn sampler (a `fit_resample` step).
+    """`tabpipe.core.balancing.resample` as an imbalanced-learn sampler (a `fit_resample` step).
 
     Same standardised neighbour search, same SMOTE -> SMOTENC switch, same handling of missing
     values as the balance stage. `sampler` is cloned on every call: one config, many folds.
@@ -219,7 +219,7 @@ class CVObjective:
     """What a search scores: the estimator `build(params)` returns, on the prepared folds.
 
     Calling it scores one trial fold after fold in this process. The Ray backend
-    (`tabpipe.ray_backend`) takes it apart instead: it builds the estimator here and fits
+    (`tabpipe.core.ray_backend`) takes it apart instead: it builds the estimator here and fits
     each (trial, fold) pair as its own task, with `score_fold`, so both give the same numbers.
     `build` must be picklable (a module-level function or a functools.partial of one).
     """

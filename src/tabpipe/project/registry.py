@@ -17,6 +17,7 @@ from typing import Any
 
 from tabpipe import io
 from tabpipe.errors import PipelineError
+from tabpipe.io import locked_md5
 
 # Results that must be committed before HEAD can stand for the candidate.
 RESULT_FILES = ("dvc.lock", "params.yaml", "metrics")
@@ -139,15 +140,6 @@ def _file_md5(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def locked_md5(lock: dict, path: str) -> str | None:
-    """The md5 dvc.lock records for the output (or dependency) at `path`."""
-    for stage in lock.get("stages", {}).values():
-        for entry in stage.get("outs", []) + stage.get("deps", []):
-            if entry.get("path") == path:
-                return entry.get("md5")
-    return None
 
 
 def check_candidate(repo: Path, model_path: str) -> str:

@@ -222,12 +222,12 @@ def _file_md5(path: Path) -> str:
 def run_monitor(batch_path: Path, reference_path: Path, out_dir: Path) -> dict[str, Any]:
     """Check one batch; write `<out_dir>/<batch>.json` and `.html` only when the check completes.
 
-    Raises PipelineError (bad input: nothing is written) or monitoring.BatchTooSmall.
+    Raises PipelineError (bad input: nothing is written) or drift.BatchTooSmall.
     """
-    from tabpipe import monitoring
     from tabpipe.config import load_params, load_section
+    from tabpipe.core import drift
+    from tabpipe.core.models import positive_scores
     from tabpipe.errors import PipelineError
-    from tabpipe.models import positive_scores
 
     params = load_params()
     cfg = load_section("monitor", params=params)
@@ -239,7 +239,7 @@ def run_monitor(batch_path: Path, reference_path: Path, out_dir: Path) -> dict[s
     if columns.get("task", "binary") != "binary":
         raise PipelineError(
             f"{io.COLUMNS}: task '{columns['task']}': the monitor checks binary classifiers",
-            fix="monitor a binary target, or extend tabpipe.monitoring for this task",
+            fix="monitor a binary target, or extend tabpipe.core.drift for this task",
         )
     metrics_path = io.EVALUATE_LIVE_DIR / "metrics.json"
     if not metrics_path.exists():
@@ -250,20 +250,20 @@ def run_monitor(batch_path: Path, reference_path: Path, out_dir: Path) -> dict[s
 
     batch_path = newest_batch(batch_path)
     reference_raw = io.read_table(reference_path)
-    reference = monitoring.prepare_rows(
+    reference = drift.prepare_rows(
         reference_raw, columns, clean_cfg, where=f"reference {reference_path}", drop=dropped
     )
     if reference.target is None:
         reference_target_note = "the reference has no target: no target drift"
     else:
         reference_target_note = None
-    levels = monitoring.reference_levels(reference.rows, columns["categorical"])
+    levels = drift.reference_levels(reference.rows, columns["categorical"])
     where = str(batch_path)
-    batch = monitoring.prepare_rows(
+    batch = drift.prepare_rows(
         io.read_table(batch_path), columns, clean_cfg, where=where, drop=dropped, levels=levels
     )
     try:
-        report = monitoring.check_batch(
+        report = drift.check_batch(
             reference,
             batch,
             columns,

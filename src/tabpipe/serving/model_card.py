@@ -57,7 +57,6 @@ def facts(root: Path = Path(".")) -> dict[str, Any]:
     import yaml
 
     from tabpipe.config import load_params
-    from tabpipe.registry import locked_md5
 
     root = Path(root)
     params = load_params(root / io.PARAMS)
@@ -68,7 +67,7 @@ def facts(root: Path = Path(".")) -> dict[str, Any]:
     model_md5 = file_md5(root / io.MODEL)
     commit = _git_head(root)
     # a version belongs to a commit: claim it only if the model file is the one HEAD records
-    lock_model = locked_md5(lock or {}, io.MODEL.as_posix())
+    lock_model = io.locked_md5(lock or {}, io.MODEL.as_posix())
     state = registry_state(root, artifact, commit) if model_md5 == lock_model else {}
     return {
         "artifact": artifact,
@@ -82,8 +81,8 @@ def facts(root: Path = Path(".")) -> dict[str, Any]:
         },
         "data": {
             "source": params.get("data", {}),
-            "raw_md5": locked_md5(lock or {}, io.RAW.as_posix()),
-            "clean_md5": locked_md5(lock or {}, io.CLEAN.as_posix()),
+            "raw_md5": io.locked_md5(lock or {}, io.RAW.as_posix()),
+            "clean_md5": io.locked_md5(lock or {}, io.CLEAN.as_posix()),
         },
         "params": {k: params.get(k) for k in ("clean", "split", "balance", "featurize", "model")},
         "columns": _read_json(root / io.COLUMNS),

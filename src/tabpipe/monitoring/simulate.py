@@ -80,7 +80,7 @@ def as_raw(batch: pd.DataFrame, columns: dict[str, Any], raw_columns: list[str])
     Column names go back through clean's name normalisation (raw name -> cleaned name), so a
     batch looks like the rows the source returns; fetch can append it to the raw table.
     """
-    from tabpipe.cleaning import normalize_name
+    from tabpipe.core.cleaning import normalize_name
 
     out = batch.copy()
     target = columns["target"]

@@ -61,7 +61,7 @@ def prepare_rows(
     and nothing else. Category labels that differ from a reference level (`levels`) only in
     case take the reference's spelling, as clean's label normalisation did.
     """
-    from tabpipe.cleaning import normalize_column_names, normalize_labels, numbers_from_text
+    from tabpipe.core.cleaning import normalize_column_names, normalize_labels, numbers_from_text
 
     if raw.shape[0] == 0:
         raise PipelineError(f"{where}: the batch is empty (0 rows)", fix="check the file")
@@ -286,7 +286,7 @@ def performance(
     cfg,
 ) -> dict[str, Any]:
     """The evaluate stage's metrics on the labelled rows, beside the reference test metrics."""
-    from tabpipe.metrics import binary_metrics
+    from tabpipe.core.metrics import binary_metrics
 
     labelled = y_true.notna().to_numpy()
     y = y_true.to_numpy()[labelled].astype("int64")

@@ -1,0 +1,170 @@
+"""Scoring the test split once (binary: the threshold chosen on validation first).
+
+Returns the metrics of `val` and `test` (the keys depend on the task: binary roc_auc, pr_auc,
+...; multiclass f1_macro, roc_auc_ovr_macro, ...; regression mae, rmse, r2, mape) and the data
+of every plot, as plain values; the evaluate stage logs them with dvclive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from tabpipe.core.metrics import (
+    binary_metrics,
+    choose_threshold,
+    multiclass_metrics,
+    permutation_importance_table,
+    regression_metrics,
+    scorer_for,
+)
+from tabpipe.core.models import positive_scores
+from tabpipe.core.scale import over, sample_rows
+
+
+@dataclass
+class Plot:
+    """One plot: `kind` is dvclive's sklearn plot kind, or "custom" for `Live.log_plot`."""
+
+    name: str
+    kind: str
+    args: tuple = ()  # sklearn plots: (y_true, y_pred); custom plots: (rows,)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Evaluation:
+    results: dict[str, dict]  # {"val": {...}, "test": {...}}
+    plots: list[Plot]
+    notes: list[str] = field(default_factory=list)
+
+    def flat_metrics(self) -> dict[str, Any]:
+        """Every metric under its dvclive name, e.g. test/roc_auc, test/per_class/Yes/recall."""
+        flat = {}
+        for split, values in self.results.items():
+            for name, value in values.items():
+                if isinstance(value, dict):  # per-class metrics
+                    for label, per in value.items():
+                        for metric, number in per.items():
+                            flat[f"{split}/{name}/{label}/{metric}"] = number
+                else:
+                    flat[f"{split}/{name}"] = value
+        return flat
+
+
+def _binary(pipeline, val, test, target, cfg) -> tuple[dict, list[Plot]]:
+    val_scores = positive_scores(pipeline, val.drop(columns=[target]))
+    threshold = choose_threshold(val[target], val_scores, cfg.threshold_metric)
+    y_test = test[target].to_numpy()
+    scores = positive_scores(pipeline, test.drop(columns=[target]))
+    results = {
+        "val": binary_metrics(val[target], val_scores, threshold),
+        "test": binary_metrics(y_test, scores, threshold),
+    }
+    plots = [
+        Plot("roc", "roc", (y_test, scores), {"drop_intermediate": True}),
+        Plot("precision_recall", "precision_recall", (y_test, scores), {"drop_intermediate": True}),
+        Plot("confusion_matrix", "confusion_matrix", (y_test, (scores >= threshold).astype(int))),
+        Plot("calibration", "calibration", (y_test, scores), {"n_bins": 10}),
+    ]
+    return results, plots
+
+
+def _multiclass(pipeline, val, test, target) -> tuple[dict, list[Plot]]:
+    classes = list(pipeline.classes_)
+    results = {}
+    for split, frame in (("val", val), ("test", test)):
+        proba = pipeline.predict_proba(frame.drop(columns=[target]))
+        results[split] = multiclass_metrics(frame[target], proba, classes)
+    predicted = pipeline.predict(test.drop(columns=[target]))
+    actual = test[target].astype(str).tolist()
+    plots = [Plot("confusion_matrix", "confusion_matrix", (actual, [str(p) for p in predicted]))]
+    return results, plots
+
+
+def _regression(pipeline, val, test, target) -> tuple[dict, list[Plot]]:
+    results = {}
+    for split, frame in (("val", val), ("test", test)):
+        results[split] = regression_metrics(
+            frame[target], pipeline.predict(frame.drop(columns=[target]))
+        )
+    actual = test[target].to_numpy(dtype="float64")
+    predicted = pipeline.predict(test.drop(columns=[target]))
+    points = sorted(zip(actual.tolist(), predicted.tolist(), strict=True))
+    residuals = sorted(
+        ({"predicted": round(p, 6), "residual": round(a - p, 6)} for a, p in points),
+        key=lambda row: row["predicted"],
+    )
+    plots = [
+        Plot(
+            "predicted_vs_actual",
+            "custom",
+            ([{"actual": a, "predicted": round(p, 6)} for a, p in points],),
+            {
+                "x": "actual",
+                "y": "predicted",
+                "template": "scatter",
+                "title": "Test: predicted against actual",
+            },
+        ),
+        Plot(
+            "residuals",
+            "custom",
+            (residuals,),
+            {
+                "x": "predicted",
+                "y": "residual",
+                "template": "scatter",
+                "title": "Test: residual (actual - predicted) against predicted",
+            },
+        ),
+    ]
+    return results, plots
+
+
+def evaluate(
+    pipeline, val: pd.DataFrame, test: pd.DataFrame, columns: dict, cfg: Any
+) -> Evaluation:
+    """Metrics of both splits, the task's plots and the permutation importance on test."""
+    target, task = columns["target"], columns.get("task", "binary")
+    if task == "multiclass":
+        results, plots = _multiclass(pipeline, val, test, target)
+    elif task == "regression":
+        results, plots = _regression(pipeline, val, test, target)
+    else:
+        results, plots = _binary(pipeline, val, test, target, cfg)
+    notes = []
+    shuffled = test
+    if over(len(test), cfg.importance_max_rows):  # each repeat predicts every row again
+        shuffled = sample_rows(
+            test, target, cfg.importance_max_rows, cfg.seed, task != "regression"
+        )
+        notes.append(
+            f"{len(test):,} test rows > evaluate.importance_max_rows={cfg.importance_max_rows:,}: "
+            "permutation importance on a sample of that many (the metrics use every row)"
+        )
+    label, scorer = scorer_for(task, getattr(pipeline, "classes_", None))
+    importance = permutation_importance_table(
+        pipeline,
+        shuffled[columns["numeric"] + columns["categorical"]],  # not the id columns
+        shuffled[target].to_numpy(),
+        cfg.importance_repeats,
+        cfg.seed,
+        scorer,
+    )
+    plots.append(
+        Plot(
+            "importance",
+            "custom",
+            (importance,),
+            {
+                "x": "importance",
+                "y": "feature",
+                "template": "bar_horizontal",
+                "title": f"Permutation importance (drop in test {label})",
+            },
+        )
+    )
+    return Evaluation(results, plots, notes)

@@ -19,7 +19,7 @@ PORT ?= 8000
 
 .PHONY: help setup run params adopt check-params test test-fast lint format report benchmark \
 	benchmark-quality clean-venv promote predict serve export benchmark-serving monitor simulate \
-	retrain benchmark-scale
+	retrain benchmark-scale verify
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ report: setup ## write report.md: metrics, params, stages that reran and plots v
 
 benchmark: setup ## time cold, no-op and model-change runs (writes benchmarks/results/speed.json)
 	python benchmarks/pipeline_speed.py
+
+verify: setup ## does this machine reproduce the committed results? (RERUN=1: in a temporary clone)
+	tabpipe verify $(if $(filter-out 0,$(RERUN)),--rerun)
 
 promote: setup ## quality gate, then register the model and assign it to prod (GTO Git tags)
 	tabpipe promote

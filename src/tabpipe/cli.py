@@ -382,7 +382,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     retrain.add_argument("--new", required=True, help="labelled CSV or Parquet batch")
     retrain.set_defaults(func=_retrain)
+
+    verify = sub.add_parser(
+        "verify",
+        help="compare the results with the commit: identical, within tolerance (1e-9), or "
+        "different (stage, file, first value); exit 0, 3 or 1",
+    )
+    verify.add_argument(
+        "--rerun", action="store_true", help="run the pipeline in a temporary clone first"
+    )
+    verify.add_argument("--rev", default="HEAD", help="the commit to compare with")
+    verify.set_defaults(func=_verify)
     return parser
+
+
+# `tabpipe verify` exit statuses: identical, different, within tolerance
+VERIFY_EXIT = {"identical": 0, "different": 1, "within tolerance": 3}
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from tabpipe.project import verify
+
+    return VERIFY_EXIT[verify.main(rev=args.rev, do_rerun=args.rerun)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ own choice and `tabpipe verify` reports outputs as equal within tolerance rather
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -78,3 +79,48 @@ def check() -> str | None:
         if kernels - {KERNEL}:
             return f"NumPy was loaded before tabpipe: BLAS kernel {', '.join(map(str, kernels))}"
     return None
+
+
+def describe() -> dict[str, str]:
+    """What produced this process's numbers: CPU, BLAS kernel and threads, library versions.
+
+    Loads NumPy (and threadpoolctl) to ask them; call it from a command, never from a stage
+    before its work is done."""
+    import importlib.metadata as metadata
+
+    import numpy
+    import scipy.linalg  # noqa: F401  (SciPy bundles its own OpenBLAS: report it too)
+    from threadpoolctl import threadpool_info
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            cpu = next((ln.partition(":")[2].strip() for ln in info if "model name" in ln), cpu)
+    except OSError:
+        pass
+    flags = cpu_flags()
+    simd = [f for f in ("avx512f", "avx2", "fma", "neon", "asimd") if f in flags]
+    blas = [
+        f"{i.get('internal_api')} {i.get('version')} kernel {i.get('architecture')} "
+        f"{i.get('num_threads')} thread(s)"
+        for i in threadpool_info()
+        if i["user_api"] == "blas"
+    ]
+    # "X86_V3*": AVX2 loops in use; "X86_V4?": compiled in, disabled or absent
+    dispatch = numpy.lib._utils_impl._opt_info() if hasattr(numpy.lib, "_utils_impl") else ""
+    versions = {}
+    for package in VERSIONED:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    return {
+        "machine": f"{platform.system()} {platform.machine()}, {cpu}",
+        "cpu features": ", ".join(simd) or "unknown",
+        "pinning": check() or "on (Haswell kernel, 1 thread, NumPy dispatch up to AVX2)",
+        "blas": "; ".join(sorted(set(blas))) or "none loaded",
+        "numpy dispatch": str(dispatch),
+        "versions": ", ".join(f"{k} {v}" for k, v in versions.items()),
+    }
+
+
+# the libraries whose versions decide the bytes (uv.lock pins them)
+VERSIONED = ("numpy", "scipy", "scikit-learn", "lightgbm", "imbalanced-learn", "pandas", "pyarrow")

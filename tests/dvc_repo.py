@@ -22,9 +22,20 @@ def env() -> dict[str, str]:
     return out
 
 
-def run(args: list[str] | str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+def run(
+    args: list[str] | str,
+    cwd: Path,
+    check: bool = True,
+    env_override: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    """Run `args` in `cwd` with the project's venv first on PATH (or in `env_override`)."""
     result = subprocess.run(
-        args, cwd=cwd, env=env(), capture_output=True, text=True, shell=isinstance(args, str)
+        args,
+        cwd=cwd,
+        env=env_override or env(),
+        capture_output=True,
+        text=True,
+        shell=isinstance(args, str),
     )
     if check and result.returncode != 0:
         raise AssertionError(
@@ -46,12 +57,44 @@ def project_files() -> list[str]:
     return [line for line in out.splitlines() if (PROJECT / line).is_file()]
 
 
+# What a run writes and Git holds: a copy takes them from the commit, never from the working
+# tree, which the developer's own `make run` may just have rewritten on this machine.
+RESULT_PATHS = ("dvc.lock", "metrics")
+
+
+def committed_results(dest: Path, rev: str = "HEAD") -> None:
+    """Put dvc.lock and metrics/ into `dest` exactly as commit `rev` of the project holds them."""
+    for path in RESULT_PATHS:
+        target = dest / path
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    listed = subprocess.run(
+        ["git", "ls-tree", "-r", "--name-only", rev, "--", *RESULT_PATHS],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in listed:
+        blob = subprocess.run(
+            ["git", "show", f"{rev}:{name}"], cwd=PROJECT, capture_output=True, check=True
+        ).stdout
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        (dest / name).write_bytes(blob)
+
+
 def copy_project(dest: Path) -> Path:
-    """Copy the project (no outputs, no cache) into `dest` as a new Git repository."""
+    """Copy the project (no outputs, no cache) into `dest` as a new Git repository: the code as
+    in the working tree, the results (dvc.lock, metrics/) as committed."""
     for name in project_files():
+        if name.split("/")[0] in RESULT_PATHS:
+            continue
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(PROJECT / name, target)
+    committed_results(dest)
     run(["git", "init", "-q", "-b", "main"], dest)
     run(["git", "config", "user.email", "test@example.com"], dest)
     run(["git", "config", "user.name", "test"], dest)

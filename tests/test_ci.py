@@ -218,7 +218,8 @@ def test_check_lock_names_the_stale_stages_and_the_fix(results_repo):
     result = tabpipe(["ci", "check-lock"], results_repo)
     assert result.returncode == 1
     line = one_line(result.stderr)
-    assert line.startswith("error: [ci] dvc.lock and metrics/ differ")
+    assert line.startswith("error: [ci] case: different: dvc.lock and metrics/ differ")
+    assert "first: [train] models/model.joblib: md5 m1" in line
     assert "train (params model.C 1.0 -> 0.3)" in line
     assert "evaluate (deps models/model.joblib)" in line
     assert "not reproducible" not in line
@@ -231,6 +232,19 @@ def test_check_lock_calls_a_stage_with_unchanged_inputs_not_reproducible(results
     line = one_line(tabpipe(["ci", "check-lock"], results_repo).stderr)
     assert "not reproducible (same inputs, new outputs): evaluate" in line
     assert "make those stages deterministic" in line
+
+
+def test_check_lock_says_when_the_numbers_agree_within_tolerance_only(results_repo):
+    # another machine's kernels: same inputs, bytes differ in the 14th digit
+    rewrite_lock(results_repo, lambda s: s["evaluate"]["outs"][0].update(md5="e-other"))
+    (results_repo / "metrics/evaluate/metrics.json").write_text(
+        '{"test": {"roc_auc": 0.84000000000001}}\n'
+    )
+    result = tabpipe(["ci", "check-lock"], results_repo)
+    assert result.returncode == 1
+    line = one_line(result.stderr)
+    assert line.startswith("error: [ci] case: within tolerance:")
+    assert "agree to 1e-9 but not bit for bit" in line
 
 
 def test_check_lock_catches_a_metric_file_left_out_of_the_commit(results_repo):

@@ -282,11 +282,20 @@ def _owner(path: str, owners: dict[str, str]) -> str | None:
 
 def check_lock(rev: str = "HEAD") -> str:
     """After `dvc repro`: fail, in one line, when dvc.lock or metrics/ differ from the commit."""
-    from tabpipe.project import lockdiff
+    from tabpipe.project import lockdiff, verify
 
     changed = _changed_paths()
     if not changed:
-        return "dvc.lock and metrics/ match the commit: the committed results reproduce"
+        return (
+            f"case: {verify.IDENTICAL}: dvc.lock and metrics/ match the commit byte for byte, "
+            "the committed results reproduce"
+        )
+    # the same rule as `tabpipe verify`: which of its three cases is this?
+    verdicts = verify.verify(Path("."), rev, score=verify.model_scores(Path(".")))
+    case = verify.overall(verdicts)
+    firsts = [v for v in verdicts if v.case == verify.DIFFERENT][:1] or [
+        v for v in verdicts if v.case == verify.TOLERANCE
+    ][:1]
     stale, unreproducible, reasons = [], [], {}
     for change in lockdiff.compare(lockdiff.load(rev), lockdiff.load(None)):
         if change.removed:
@@ -301,7 +310,7 @@ def check_lock(rev: str = "HEAD") -> str:
             stale.append(stage)
             reasons[stage] = f"{path} differs from the committed file"
     parts = [f"{s} ({reasons[s]})" for s in stale]
-    message = "dvc.lock and metrics/ differ from what the commit holds ("
+    message = f"case: {case}: dvc.lock and metrics/ differ from what the commit holds ("
     message += (
         ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "") + ")"
     )
@@ -311,9 +320,17 @@ def check_lock(rev: str = "HEAD") -> str:
         message += "; not reproducible (same inputs, new outputs): " + "; ".join(
             f"{s} ({reasons[s]})" for s in unreproducible
         )
+    if firsts:
+        message += f"; first: [{firsts[0].stage}] {firsts[0].path}: {firsts[0].detail}"
     fix = FIX
     if unreproducible and not stale:
         fix = "make those stages deterministic (seed every random step), then " + FIX
+    if case == verify.TOLERANCE and not stale:
+        fix = (
+            "the numbers agree to 1e-9 but not bit for bit: this machine's numeric kernels differ "
+            "from the committing machine's (`make verify` prints both environments; README "
+            '"Reproducibility")'
+        )
     raise PipelineError(message, fix=fix)
 
 

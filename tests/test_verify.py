@@ -126,3 +126,9 @@ def test_verify_names_the_stage_file_and_value_of_an_altered_output(committed_re
     result = tabpipe_verify(committed_repo)
     assert result.returncode == 3  # within tolerance
     assert result.stdout.splitlines()[-1] == "verify: within tolerance (1 within tolerance)"
+
+
+def test_the_test_process_itself_runs_on_the_pinned_kernels():
+    """Tests compare in-process results with those of stages and servers they start: both must
+    compute with the same kernels (tests/__init__.py imports tabpipe before NumPy loads)."""
+    assert numerics.check() is None

@@ -145,7 +145,10 @@ class RayScorer:
 
         if self._fold_refs is None:
             self._fold_refs = [ray.put(fold) for fold in self.objective.folds]
-            self._task = ray.remote(num_cpus=1, max_retries=0)(fit_and_score)
+            # SPREAD: CPU-bound tasks go to every node, not first to where the folds were put
+            self._task = ray.remote(num_cpus=1, max_retries=0, scheduling_strategy="SPREAD")(
+                fit_and_score
+            )
         pending: list[list | str] = []
         for params in trials:
             try:

@@ -19,7 +19,7 @@ PORT ?= 8000
 
 .PHONY: help setup run params adopt check-params test test-fast lint format report benchmark \
 	benchmark-quality clean-venv promote predict serve export benchmark-serving monitor simulate \
-	retrain benchmark-scale verify
+	retrain benchmark-scale verify docs docs-serve
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,13 +49,13 @@ adopt: setup ## write params.yaml's values (e.g. after `dvc exp apply`) into con
 check-params: setup ## fail when params.yaml is not the composition of conf/
 	tabpipe config check
 
-test: setup ## run the tests (unit and end-to-end through DVC)
-	pytest
+test: setup ## run the tests (unit and end-to-end through DVC), two at a time (pytest-xdist)
+	pytest -n 2 --dist loadfile
 
 test-fast: setup ## run the tests that do not run DVC end to end
 	pytest -m "not slow"
 
-lint: setup ## the pre-commit checks: ruff, import layers, workflow schema + zizmor, YAML, params.yaml drift
+lint: setup ## the pre-commit checks: ruff, import layers, workflows (schema, zizmor), YAML, params.yaml drift, docs (reference up to date, strict build)
 	ruff check src tests benchmarks
 	ruff format --check src tests benchmarks
 	lint-imports
@@ -64,6 +64,8 @@ lint: setup ## the pre-commit checks: ruff, import layers, workflow schema + ziz
 	pre-commit validate-config .pre-commit-config.yaml
 	tabpipe ci check-yaml
 	tabpipe config check
+	tabpipe docs --check
+	NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet
 
 format: setup ## format the code with ruff
 	ruff format src tests benchmarks
@@ -74,6 +76,13 @@ report: setup ## write report.md: metrics, params, stages that reran and plots v
 
 benchmark: setup ## time cold, no-op and model-change runs (writes benchmarks/results/speed.json)
 	python benchmarks/pipeline_speed.py
+
+docs: setup ## regenerate the reference pages from the code, then build the docs site strictly (site/)
+	tabpipe docs
+	NO_MKDOCS_2_WARNING=1 mkdocs build --strict
+
+docs-serve: setup ## serve the docs site on 127.0.0.1:8001, rebuilt on every edit
+	NO_MKDOCS_2_WARNING=1 mkdocs serve --dev-addr 127.0.0.1:8001
 
 verify: setup ## does this machine reproduce the committed results? (RERUN=1: in a temporary clone)
 	tabpipe verify $(if $(filter-out 0,$(RERUN)),--rerun)

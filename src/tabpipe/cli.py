@@ -383,6 +383,14 @@ def build_parser() -> argparse.ArgumentParser:
     retrain.add_argument("--new", required=True, help="labelled CSV or Parquet batch")
     retrain.set_defaults(func=_retrain)
 
+    docs = sub.add_parser(
+        "docs", help="write the docs site's reference pages (params, make, tabpipe) from the code"
+    )
+    docs.add_argument(
+        "--check", action="store_true", help="write nothing; fail when a page differs from the code"
+    )
+    docs.set_defaults(func=_docs)
+
     verify = sub.add_parser(
         "verify",
         help="compare the results with the commit: identical, within tolerance (1e-9), or "
@@ -397,6 +405,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # `tabpipe verify` exit statuses: identical, different, within tolerance
+def _docs(args: argparse.Namespace) -> int:
+    from tabpipe.project import docs
+
+    print(docs.write(build_parser(), check=args.check))
+    return 0
+
+
 VERIFY_EXIT = {"identical": 0, "different": 1, "within tolerance": 3}
 
 

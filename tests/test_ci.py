@@ -79,7 +79,8 @@ def test_workflow_triggers_permissions_and_concurrency(workflow):
     jobs = workflow["jobs"]
     assert set(jobs) >= {"test", "reproduce", "comment"}
     writers = [name for name, job in jobs.items() if "write" in job["permissions"].values()]
-    assert writers == ["comment"]
+    assert writers == ["publish-plots", "comment"]
+    assert jobs["publish-plots"]["permissions"] == {"contents": "write"}
     assert jobs["comment"]["permissions"]["pull-requests"] == "write"
     assert "pull_request" in jobs["comment"]["if"]
     assert "pull_request.number" in workflow["concurrency"]["group"]

@@ -80,7 +80,27 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plots(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tabpipe.project import plots
+
+    if args.vendor:
+        versions = plots.vendor()
+        for name, entry in versions.items():
+            print(f"vendored {name} {entry['version']} (sha256 {entry['sha256'][:12]}…)")
+        return 0
+    out = plots.render(args.rev, Path(args.out))
+    print(f"page: {out.page} (draws offline: Vega, Vega-Lite and Vega-Embed are inlined)")
+    for name, png in out.png.items():
+        print(f"  {name}: {png} and {out.svg[name]}")
+    if out.left_out:
+        print(f"  not drawn (no data for this task): {', '.join(out.left_out)}")
+    return 0
+
+
 def _ci(args: argparse.Namespace) -> int:
+    import json
     import os
     from pathlib import Path
 
@@ -105,12 +125,38 @@ def _ci(args: argparse.Namespace) -> int:
                 fix="set GITHUB_TOKEN and pass --repo OWNER/NAME --pr N (Actions sets the rest)",
             )
         body = Path(args.body).read_text(encoding="utf-8")
+        body = ci.link_images(body, json.loads(args.images or "{}"), ci.IMAGES_NOTE)
+        for problem in ci.check_comment(body):
+            print(f"warning: [ci comment] {problem}", file=sys.stderr)
         if args.footer:
             body = body.rstrip("\n") + "\n\n" + args.footer + "\n"
         if ci.MARKER not in body:
             body = ci.MARKER + "\n" + body
         api = args.api or os.environ.get("GITHUB_API_URL", "https://api.github.com")
         print(ci.post_comment(body, repo, int(pr), token, api, marker=ci.MARKER))
+    elif args.action == "publish-plots":
+        token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN") or ""
+        repo = args.repo or os.environ.get("GITHUB_REPOSITORY", "")
+        body = Path(args.body).read_text(encoding="utf-8")
+        urls: dict[str, str] = {}
+        if token and repo:
+            pr = args.pr or ci.pr_number(os.environ)
+            run = f"run-{os.environ.get('GITHUB_RUN_ID', 'local')}"
+            run += f"-{os.environ.get('GITHUB_RUN_ATTEMPT', '1')}"
+            prefix = f"pr-{pr}/{run}" if pr else f"push/{run}"
+            api = args.api or os.environ.get("GITHUB_API_URL", "https://api.github.com")
+            server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
+            urls, line = ci.publish_report_images(body, Path("."), repo, token, prefix, api, server)
+        else:
+            line = "no GITHUB_TOKEN or repository: plot images not published"
+        print(line)
+        linked = ci.link_images(body, urls, ci.IMAGES_NOTE)
+        Path(args.out).write_text(linked, encoding="utf-8")
+        ci.write_github_output(images=json.dumps(urls))
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(linked)
     elif args.action == "base":
         print(ci.report_base(os.environ))
     elif args.action == "check-yaml":
@@ -309,13 +355,37 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--quiet", action="store_true", help="do not print the report")
     report.set_defaults(func=_report)
 
+    plots = sub.add_parser(
+        "plots",
+        help="the plots of dvc.yaml as a page that draws offline, and as PNG and SVG images",
+    )
+    plots.add_argument(
+        "--rev", action="append", default=[], help="overlay these revisions (dvc plots diff)"
+    )
+    plots.add_argument("--out", default="dvc_plots", help="output directory (default dvc_plots)")
+    plots.add_argument(
+        "--vendor", action="store_true", help="refresh the vendored scripts from npm (pinned)"
+    )
+    plots.set_defaults(func=_plots)
+
     ci = sub.add_parser("ci", help="the steps of the CI workflow (.github/workflows/ci.yaml)")
     ci.add_argument(
         "action",
-        choices=["remote-status", "pull", "push", "check-lock", "comment", "base", "check-yaml"],
+        choices=[
+            "remote-status",
+            "pull",
+            "push",
+            "check-lock",
+            "comment",
+            "publish-plots",
+            "base",
+            "check-yaml",
+        ],
         help="remote-status: can CI use the DVC remote; pull/push: with --run-cache when it can; "
         "check-lock: after dvc repro, fail if dvc.lock or metrics/ differ from the commit; "
         "comment: post --body on the pull request (one comment, updated in place); "
+        "publish-plots: commit the report's plot images to branch tabpipe-plots and write "
+        "--out with its links; "
         "base: the revision CI compares with; "
         "check-yaml: every YAML file parses",
     )
@@ -324,6 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     ci.add_argument("--rev", default="HEAD", help="check-lock: the commit to compare with")
     ci.add_argument("--body", default="report.md", help="comment: the Markdown file to post")
     ci.add_argument("--footer", default="", help="comment: a line appended to the body")
+    ci.add_argument(
+        "--images", default="", help="comment: JSON {report src: URL} from publish-plots"
+    )
+    ci.add_argument(
+        "--out", default="report-linked.md", help="publish-plots: the report with image URLs"
+    )
     ci.add_argument("--repo", default=None, help="comment: OWNER/NAME (default $GITHUB_REPOSITORY)")
     ci.add_argument("--pr", type=int, default=None, help="comment: pull request number")
     ci.add_argument("--api", default=None, help="comment: API URL (default $GITHUB_API_URL)")

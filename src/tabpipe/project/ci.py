@@ -6,6 +6,8 @@
 - `check-lock`: after `dvc repro`, fail when dvc.lock or a metric file differs from the commit,
   naming the stages that are out of date and the fix.
 - `comment`: post the report on the pull request as one comment, updated in place.
+- `publish-plots`: commit the report's plot images to the orphan branch `tabpipe-plots` and
+  rewrite the report's image links to them (GitHub shows no relative or data: image).
 - `check-yaml`: every YAML file parses (a pre-commit hook and `make lint`).
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 import urllib.error
@@ -452,3 +455,153 @@ def check_yaml(paths: list[Path]) -> list[str]:
         except (OSError, UnicodeDecodeError) as err:
             problems.append(f"{path}: {err}")
     return problems
+
+
+# ------------------------------------------------------------------------------- plot images
+# GitHub shows no data: URI and no relative path in a comment or a job summary, so CI commits
+# the report's PNGs to an orphan branch of the repository itself (Git Data API, the job's own
+# token, no extra secret) and links them by commit SHA: a later push never changes an old link.
+
+PLOTS_BRANCH = "tabpipe-plots"
+IMAGES_NOTE = (
+    "Plot images: not published for this run (a fork's token cannot write); they are in the "
+    "`dvc-plots` artifact, with a page that draws them offline (`index.html`)."
+)
+IMG_TAG = re.compile(r'<img src="([^"]+)" alt="([^"]*)"[^>]*>')
+
+
+def image_sources(body: str) -> list[str]:
+    """The `src` of every <img> tag the report holds, in order."""
+    return [m.group(1) for m in IMG_TAG.finditer(body)]
+
+
+def link_images(body: str, urls: Mapping[str, str], note: str = "") -> str:
+    """Point each <img> at its published URL; an image without one becomes its name in
+    backticks, and `note` (where to find the images) follows the report when any is missing."""
+    missing = []
+
+    def swap(match: re.Match) -> str:
+        src, alt = match.group(1), match.group(2)
+        if src in urls:
+            return match.group(0).replace(f'src="{src}"', f'src="{urls[src]}"', 1)
+        missing.append(alt)
+        return f"`{alt}`"
+
+    out = IMG_TAG.sub(swap, body)
+    if missing and note:
+        out = out.rstrip("\n") + "\n\n" + note + "\n"
+    return out
+
+
+def check_comment(body: str) -> list[str]:
+    """What would not render on GitHub: relative or data: image sources, a body too long."""
+    problems = [
+        f"image {src} is not an https:// URL (GitHub shows no relative path or data: URI)"
+        for src in image_sources(body)
+        if not src.startswith("https://")
+    ]
+    if len(body) > MAX_COMMENT:
+        problems.append(f"{len(body)} characters: GitHub refuses more than 65,536")
+    return problems
+
+
+def _get_ref(base: str, branch: str, token: str) -> str | None:
+    try:
+        ref = _api("GET", f"{base}/git/ref/heads/{branch}", token)
+    except urllib.error.HTTPError as err:
+        if err.code in (404, 409):  # no such branch yet; 409: the repository is empty
+            return None
+        raise
+    return ref["object"]["sha"]
+
+
+def publish_images(
+    files: Mapping[str, Path],
+    repo: str,
+    token: str,
+    prefix: str,
+    api: str = "https://api.github.com",
+    server: str = "https://github.com",
+    branch: str = PLOTS_BRANCH,
+    attempts: int = 3,
+) -> dict[str, str]:
+    """Commit `files` (report src -> local file) under `prefix/` on `branch`, created as an
+    orphan branch if missing; returns report src -> image URL pinned to the new commit."""
+    import base64
+
+    base = f"{api.rstrip('/')}/repos/{repo}"
+    blobs = {
+        src: _api(
+            "POST",
+            f"{base}/git/blobs",
+            token,
+            {"content": base64.b64encode(Path(path).read_bytes()).decode(), "encoding": "base64"},
+        )["sha"]
+        for src, path in files.items()
+    }
+    paths = {src: f"{prefix}/{Path(path).name}" for src, path in files.items()}
+    for attempt in range(attempts):
+        parent = _get_ref(base, branch, token)
+        tree: dict = {
+            "tree": [
+                {"path": paths[src], "mode": "100644", "type": "blob", "sha": sha}
+                for src, sha in blobs.items()
+            ]
+        }
+        if parent:
+            tree["base_tree"] = _api("GET", f"{base}/git/commits/{parent}", token)["tree"]["sha"]
+        tree_sha = _api("POST", f"{base}/git/trees", token, tree)["sha"]
+        commit = _api(
+            "POST",
+            f"{base}/git/commits",
+            token,
+            {
+                "message": f"plots of {prefix}",
+                "tree": tree_sha,
+                "parents": [parent] if parent else [],
+            },
+        )["sha"]
+        try:
+            if parent:
+                _api(
+                    "PATCH",
+                    f"{base}/git/refs/heads/{branch}",
+                    token,
+                    {"sha": commit, "force": False},
+                )
+            else:
+                _api(
+                    "POST",
+                    f"{base}/git/refs",
+                    token,
+                    {"ref": f"refs/heads/{branch}", "sha": commit},
+                )
+        except urllib.error.HTTPError as err:
+            # 422: another run moved the branch meanwhile (not a fast-forward): try again
+            if err.code == 422 and attempt + 1 < attempts:
+                continue
+            raise
+        return {src: f"{server.rstrip('/')}/{repo}/raw/{commit}/{paths[src]}" for src in files}
+    raise AssertionError("unreachable")
+
+
+def publish_report_images(
+    body: str, root: Path, repo: str, token: str, prefix: str, api: str, server: str
+) -> tuple[dict[str, str], str]:
+    """Publish the images `body` links (paths relative to `root`); (urls, one line for the log).
+
+    Never fails the run: a fork's read-only token (HTTP 403/404) or an unreachable API leaves
+    the urls empty, and the comment names the images and the artifact instead."""
+    files = {src: root / src for src in image_sources(body) if (root / src).is_file()}
+    if not files:
+        return {}, "no plot images to publish"
+    try:
+        urls = publish_images(files, repo, token, prefix, api, server)
+    except urllib.error.HTTPError as err:
+        return {}, (
+            f"could not publish the plot images (HTTP {err.code}: the token cannot write to "
+            "the repository, as for a fork): the comment names them instead"
+        )
+    except (urllib.error.URLError, OSError) as err:
+        return {}, f"could not publish the plot images ({err}): the comment names them instead"
+    return urls, f"published {len(urls)} plot images to branch {PLOTS_BRANCH} under {prefix}/"

@@ -3,30 +3,26 @@
 Against a base revision: the test metrics before and after and any other metric that moved
 (`dvc metrics diff`), the parameters that changed (`dvc params diff`), the stages that reran
 and why (the two `dvc.lock` files compared), and the ROC, precision-recall, confusion and
-calibration plots of both revisions rendered by `dvc plots diff` into `dvc_plots/`.
-`dvc plots diff` has no Markdown output, so the report lists the rendered files; CI uploads
-them as a workflow artifact.
+calibration plots of both revisions, overlaid, rendered offline by `tabpipe plots`
+(`tabpipe.project.plots`) into `dvc_plots/`: a page that draws without network and one PNG per
+plot. The report shows the PNGs as `<img>` tags with paths relative to the project root; CI
+publishes them and rewrites the links (`tabpipe ci publish-plots`, docs/plots.md).
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tabpipe import io
 from tabpipe.errors import PipelineError
-from tabpipe.project import lockdiff
+from tabpipe.project import lockdiff, plots
 from tabpipe.project.ci import MARKER
 
 REPORT = Path("report.md")
-PLOTS_DIR = Path("dvc_plots")
+PLOTS_DIR = plots.PLOTS_DIR
 HEADLINE_FILE = (io.EVALUATE_LIVE_DIR / "metrics.json").as_posix()
 HEADLINE_PREFIX = "test."
 WORKSPACE = "workspace"
@@ -184,17 +180,36 @@ def stages_section(changes: list[lockdiff.StageChange]) -> str:
     return "### Stages that reran\n\n" + body
 
 
-def plots_section(files: dict[str, Path], html: Path | None) -> str:
-    if html is None:
+IMAGE_WIDTH = 420  # CSS pixels per image in the comment: two side by side
+
+
+def plots_section(rendered: plots.Rendered | None) -> str:
+    """The plots as images (both revisions overlaid), then the page and the specs."""
+    if rendered is None:
         return "### Plots\n\nNo plots declared in `dvc.yaml`."
+    revs = " and ".join(f"`{r}`" for r in rendered.revisions)
+    images = " ".join(
+        f'<img src="{png.as_posix()}" alt="{name}" width="{IMAGE_WIDTH}">'
+        for name, png in rendered.png.items()
+    )
     lines = [
         "### Plots",
         "",
-        "Rendered by `dvc plots diff`, both revisions overlaid in each plot:",
+        f"{revs} overlaid in each plot, rendered offline from `dvc.yaml`'s plots "
+        "(`tabpipe plots`):",
         "",
-        f"- `{html.as_posix()}`: all of them on one page (open it in a browser)",
+        images,
+        "",
+        f"- `{rendered.page.as_posix()}`: all of them on one page that draws offline "
+        "(interactive; CI: artifact `dvc-plots`)",
     ]
-    lines += [f"- `{path.as_posix()}`: {name} (Vega-Lite spec)" for name, path in files.items()]
+    lines += [
+        f"- `{path.as_posix()}`: {name} (Vega-Lite spec)" for name, path in rendered.specs.items()
+    ]
+    if rendered.left_out:
+        lines.append(
+            "- not drawn (no data for this task): " + ", ".join(f"`{n}`" for n in rendered.left_out)
+        )
     return "\n".join(lines)
 
 
@@ -219,49 +234,11 @@ def summary(metrics: dict, params: dict, changes: list[lockdiff.StageChange]) ->
 # ------------------------------------------------------------------------------- plots
 
 
-def declared_plots(dvc_yaml: Path = Path("dvc.yaml")) -> list[str]:
-    """Names of the top-level plots in dvc.yaml (ROC, Precision-Recall, ...), in order."""
-    data = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")) or {}
-    names = []
-    for entry in data.get("plots") or []:
-        names.extend(entry if isinstance(entry, dict) else [entry])
-    return [str(n) for n in names]
-
-
-def _finite(value: Any) -> Any:
-    """Replace NaN and infinities (dvclive's ROC threshold) so the spec is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
+def render_plots(base: str, head: str | None, out_dir: Path = PLOTS_DIR) -> plots.Rendered | None:
+    """`tabpipe plots` of base and head (the workspace when None) into out_dir."""
+    if not plots.declared_plots():
         return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
-def render_plots(
-    base: str, head: str | None, out_dir: Path = PLOTS_DIR
-) -> tuple[dict[str, Path], Path | None]:
-    """`dvc plots diff` of the declared plots into out_dir: index.html plus one spec per plot."""
-    names = declared_plots()
-    if not names:
-        return {}, None
-    # remove only what an earlier report wrote: --plots-dir may name a directory with other files
-    (out_dir / "index.html").unlink(missing_ok=True)
-    shutil.rmtree(out_dir / "vega", ignore_errors=True)
-    revs = _revs(base, head)
-    _dvc(["plots", "diff", *revs, "--targets", *names, "-o", str(out_dir)])
-    shown = json.loads(_dvc(["plots", "diff", *revs, "--targets", *names, "--json"]))
-    files = {}
-    for name in names:
-        for i, plot in enumerate(shown.get("data", {}).get(name) or []):
-            if plot.get("type") != "vega":
-                continue
-            slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + (f"-{i}" if i else "")
-            path = out_dir / "vega" / f"{slug}.json"
-            io.write_json(_finite(plot["content"]), path)
-            files[name] = path
-    return files, out_dir / "index.html"
+    return plots.render(_revs(base, head) if head is not None else [base], out_dir)
 
 
 # ------------------------------------------------------------------------------- report
@@ -276,7 +253,7 @@ def build(base: str, head: str | None = None, plots_dir: Path = PLOTS_DIR) -> st
     metrics = json.loads(_dvc(["metrics", "diff", *revs, "--all", "--json"]) or "{}")
     params = json.loads(_dvc(["params", "diff", *revs, "--json"]) or "{}")
     changes = lockdiff.compare(lockdiff.load(base), lockdiff.load(head))
-    files, html = render_plots(base, head, plots_dir)
+    rendered = render_plots(base, head, plots_dir)
     head_name = f"{WORKSPACE} at HEAD" if head is None else head
     title = (
         f"## Pipeline report: `{base}` ({short_sha(base)}) → "
@@ -290,7 +267,7 @@ def build(base: str, head: str | None = None, plots_dir: Path = PLOTS_DIR) -> st
         metrics_section(metrics, base_label, head_label, _key_order(HEADLINE_FILE, head)),
         params_section(params, base_label, head_label),
         stages_section(changes),
-        plots_section(files, html),
+        plots_section(rendered),
     ]
     return "\n\n".join(sections) + "\n"
 

@@ -166,3 +166,11 @@ def test_cache_dir_follows_the_dvc_config(tmp_path):
     assert workspace.cache_dir(tmp_path) == tmp_path / ".dvc/cache"
     (tmp_path / ".dvc/config").write_text("[cache]\n    dir = ../elsewhere\n")
     assert workspace.cache_dir(tmp_path) == (tmp_path / "elsewhere").resolve()
+
+
+def test_a_same_size_rewrite_right_after_the_commit_is_seen(repo):
+    # `C: abc` and `C: 1.0` have one size: within the index's second, `git status` misses it
+    (repo / "params.yaml").write_text("model:\n  C: abc\n")
+    restored, _, _ = workspace.restore_committed(repo)
+    assert restored == ["params.yaml"]
+    assert (repo / "params.yaml").read_text() == "model:\n  C: 1.0\n"

@@ -129,8 +129,10 @@ def raise_on_signals() -> None:
 # ------------------------------------------------------------------ the last commit back
 
 
-def _git(root: Path, *args: str, text: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=text)
+def _git(root: Path, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, input=input_text
+    )
 
 
 def cache_dir(root: Path) -> Path:
@@ -218,14 +220,14 @@ def restore_committed(root: Path = Path(".")) -> tuple[list[str], list[str], str
         return path in tracked or any(name.startswith(path.rstrip("/") + "/") for name in tracked)
 
     git_paths = [str(PARAMS), str(LOCK)] + [p for p, _ in outputs if in_git(p)]
-    changed_lines = _git(root, "status", "--porcelain", "--", *git_paths).stdout.splitlines()
-    changed = sorted({line[3:].strip() for line in changed_lines})
+    changed = _differs_from_head(root, git_paths)
     if changed:
         # worktree only: the index (what `git commit` would take) stays as the user left it
-        _git(root, "restore", "--source=HEAD", "--worktree", "--", *git_paths)
-        untracked = [p for p, _ in outputs if in_git(p) and (root / p).is_dir()]
-        if untracked:  # files a different run added under an output directory
-            _git(root, "clean", "-fq", "--", *untracked)
+        _git(root, "restore", "--source=HEAD", "--worktree", "--", *changed)
+    extra = _git(root, "ls-files", "--others", "--exclude-standard", "--", *git_paths).stdout
+    if extra.strip():  # files a different run added under an output directory
+        _git(root, "clean", "-fq", "--", *git_paths)
+        changed += extra.split()
     restored = [_top(p, outputs) for p in changed]
     cache, missing = cache_dir(root), []
     for path, md5 in outputs:
@@ -237,6 +239,20 @@ def restore_committed(root: Path = Path(".")) -> tuple[list[str], list[str], str
         if not available:
             missing.append(path)
     return list(dict.fromkeys(restored)), missing, head.stdout.strip()
+
+
+def _differs_from_head(root: Path, paths: list[str]) -> list[str]:
+    """Files under `paths` whose content differs from HEAD's (by blob id, not by timestamps:
+    a same-size rewrite within the second of the last `git add` escapes `git status`)."""
+    listed = _git(root, "ls-tree", "-r", "HEAD", "--", *paths).stdout.splitlines()
+    blobs = {line.split("\t", 1)[1]: line.split()[2] for line in listed if "\t" in line}
+    names = list(blobs)
+    present = [n for n in names if (Path(root) / n).is_file()]
+    hashed = _git(
+        root, "hash-object", "--no-filters", "--stdin-paths", input_text="\n".join(present)
+    )
+    actual = dict(zip(present, hashed.stdout.split(), strict=False))
+    return [n for n in names if actual.get(n) != blobs[n]]
 
 
 def _top(changed: str, outputs: list[tuple[str, str | None]]) -> str:

@@ -84,3 +84,23 @@ def test_a_url_source_needs_http_and_a_known_format():
         check_params(with_values(data__source="url", data__url="ftp://host/t.csv"))
     with pytest.raises(PipelineError, match="cannot tell the format"):
         check_params(with_values(data__source="url", data__url="http://host/table"))
+
+
+def test_a_header_only_table_and_an_empty_target_say_so():
+    import pandas as pd
+
+    from tabpipe.core.cleaning import decide_task
+
+    with pytest.raises(PipelineError, match="a header but no rows"):
+        decide_task(pd.Series([], name="churn", dtype="str"), "auto", 10)
+    with pytest.raises(PipelineError, match="target 'churn' is empty in all 3 rows"):
+        decide_task(pd.Series([None] * 3, name="churn", dtype=object), "auto", 10)
+
+
+def test_an_unknown_key_names_the_plus_fix():
+    from tabpipe.project import conf_sync
+
+    with pytest.raises(PipelineError) as err:
+        conf_sync.composed(["model.bogus=1"], conf_dir=PROJECT / "conf")
+    assert "there is no key model.bogus" in str(err.value)
+    assert "`-S +model.bogus=1`" in str(err.value)

@@ -58,8 +58,8 @@ def import_closure(module: str) -> set[str]:
     return seen
 
 
-def test_stages_are_the_seven_in_order():
-    assert list(DVC_YAML["stages"]) == STAGES
+def test_stages_are_check_then_the_seven_in_order():
+    assert list(DVC_YAML["stages"]) == ["check", *STAGES]
 
 
 def test_each_stage_depends_on_exactly_the_code_it_imports():

@@ -10,9 +10,12 @@ from tabpipe.errors import PipelineError
 
 
 def _config(args: argparse.Namespace) -> int:
+    from tabpipe import workspace
     from tabpipe.config import load_params, require
     from tabpipe.project import conf_sync
 
+    if args.action in ("compose", "sync", "adopt"):  # each would rewrite params.yaml or conf/
+        workspace.refuse_if_busy(f"`tabpipe config {args.action}` (`make run`)")
     if args.action == "compose":
         conf_sync.compose(args.overrides)
         print(

@@ -19,6 +19,7 @@ PARAMS = Path("params.yaml")
 BATCHES_DIR = Path("data/batches")
 MONITOR_DIR = Path("reports/monitor")
 
+CHECKED = Path("data/check/passed.json")  # the check stage passed (constant content)
 RAW = Path("data/raw/data.parquet")
 INCOMING_DIR = Path("data/incoming")  # labelled batches fetch appends (each DVC-tracked)
 CLEAN = Path("data/clean/data.parquet")

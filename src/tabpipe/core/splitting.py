@@ -35,6 +35,16 @@ def strata(y: pd.Series, task: str, bins: int = 10) -> pd.Series:
     return pd.qcut(ranks, q=min(bins, max(len(y) // 5, 1)), labels=False)
 
 
+def check_sizes(test_size: float, val_size: float) -> None:
+    """Both shares in (0, 1), leaving rows for training."""
+    if not (0 < test_size < 1 and 0 < val_size < 1 and test_size + val_size < 1):
+        raise PipelineError(
+            f"split.test_size={test_size} and split.val_size={val_size} must be in (0, 1) "
+            "and leave rows for training",
+            fix="e.g. -S split.test_size=0.2 -S split.val_size=0.2",
+        )
+
+
 def split_table(
     frame: pd.DataFrame,
     target: str,
@@ -48,12 +58,7 @@ def split_table(
     Classification stratifies on the class; regression on deciles of the target, so every
     part sees the whole range of values. Rows keep their original order within each part.
     """
-    if not (0 < test_size < 1 and 0 < val_size < 1 and test_size + val_size < 1):
-        raise PipelineError(
-            f"split.test_size={test_size} and split.val_size={val_size} must be in (0, 1) "
-            "and leave rows for training",
-            fix="e.g. -S split.test_size=0.2 -S split.val_size=0.2",
-        )
+    check_sizes(test_size, val_size)
     groups = strata(frame[target], task)
     counts = groups.value_counts()
     if task != "regression" and int(counts.min()) < 3:

@@ -51,7 +51,18 @@ def compose(
             fix="quote a value holding spaces or symbols: \"data.query='SELECT * FROM t'\"",
         ) from None
     except HydraException as err:
-        raise PipelineError(f"conf/: {str(err).splitlines()[0]}") from None
+        import re
+
+        text = str(err)
+        added = re.search(r"use (\+\S+)", text)
+        if added:  # a key no option of conf/ has: Hydra's fix is on its second line
+            key = added.group(1)[1:].split("=", 1)[0]
+            raise PipelineError(
+                f"conf/: there is no key {key} to override",
+                fix=f"check its spelling, or add it with a leading +: `-S {added.group(1)}` "
+                f"(`tabpipe config compose {added.group(1)}`)",
+            ) from None
+        raise PipelineError(f"conf/: {text.splitlines()[0]}") from None
     return Path(output)
 
 

@@ -1,0 +1,105 @@
+"""Failed, interrupted and concurrent runs through DVC keep the last committed results.
+
+One shared copy of the project, trained and committed once. Mechanism 1, the check stage:
+a bad value stops the run before any stage deletes an output. Mechanism 2, the restore in
+every stage DVC runs: a failure the config cannot reveal (the data) puts the last commit
+back. A stage holds DVC's lock while it runs, so a second run is refused at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.dvc_repo import copy_project, env, run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    root = copy_project(tmp_path_factory.mktemp("failed_runs"))
+    run(["dvc", "repro"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "trained"], root)
+    return root
+
+
+def assert_as_committed(repo: Path) -> None:
+    # the working tree as committed (DVC's autostage may have staged its own lock in the index)
+    assert run(["git", "diff", "--stat", "HEAD"], repo).stdout == ""
+    assert run(["git", "ls-files", "--others", "--exclude-standard"], repo).stdout == ""
+    status = run(["dvc", "status"], repo).stdout
+    assert "up to date" in status, status
+    assert not list(repo.rglob("*.tmp")), "temporary files left"
+
+
+def test_a_bad_value_is_stopped_by_the_check_stage_before_anything_is_deleted(repo):
+    result = run(["dvc", "exp", "run", "-S", "model.C=abc"], repo, check=False)
+    assert result.returncode != 0
+    assert "error: [check] params.yaml: bad value for model.C" in result.stderr
+    assert "Running stage 'train'" not in result.stdout
+    assert_as_committed(repo)
+
+
+def test_a_failure_inside_a_stage_restores_the_last_commit(repo):
+    # the config is valid; only the training split shows that k_neighbors is too large
+    result = run(["dvc", "exp", "run", "-S", "balance.k_neighbors=3000"], repo, check=False)
+    assert result.returncode != 0
+    assert "error: [balance] data/split/train.parquet" in result.stderr
+    assert "restored: [balance] the run failed; put back as in the last commit" in result.stdout
+    assert_as_committed(repo)
+
+
+def test_a_second_run_is_refused_and_the_first_finishes(repo):
+    first = subprocess.Popen(
+        ["dvc", "exp", "run", "-S", "model.C=0.5"],
+        cwd=repo,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(8)  # inside a stage, or DVC between stages: DVC's lock is held either way
+    second = run(["make", "-o", "setup", "run"], repo, check=False)
+    out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, out
+    assert second.returncode != 0
+    assert "another run is using this workspace" in second.stderr + second.stdout
+    run(["git", "checkout", "-q", "--", "."], repo)
+    run(["dvc", "checkout", "-q"], repo)
+    assert_as_committed(repo)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_in_train_leaves_no_temporary_file_and_the_next_run_succeeds(repo, sig):
+    proc = subprocess.Popen(
+        ["dvc", "exp", "run", "-S", "tune=random", "-S", "tune.n_trials=200"],
+        cwd=repo,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.time() + 120
+    seen = ""
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        seen += line
+        if "tune:" in line or "trial" in line:
+            break
+    time.sleep(2)
+    os.killpg(proc.pid, sig)
+    out, _ = proc.communicate(timeout=120)
+    seen += out
+    assert proc.returncode != 0
+    assert "Traceback" not in seen, seen
+    assert f"interrupted ({sig.name})" in seen or sig == signal.SIGTERM, seen
+    assert_as_committed(repo)
+    assert run(["dvc", "repro"], repo).returncode == 0

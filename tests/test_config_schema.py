@@ -211,7 +211,7 @@ def test_every_search_space_parses_and_every_corner_builds(option):
     model = composed([f"model={option}"], conf_dir=CONF_DIR)["model"]
     space = parse_space(model.get("_search_"))
     assert space, f"conf/model/{option}.yaml has no _search_"
-    # its budget for tune=random|bayesian: a whole number of trials (README, "Tuning")
+    # its budget for tune=random|bayesian: a whole number of trials (docs/experiments.md, "Tuning")
     assert isinstance(model.get("_trials_"), int) and model["_trials_"] >= 1, option
     corners = [
         {

@@ -1,5 +1,5 @@
 """ONNX export: ONNX Runtime's probabilities equal scikit-learn's within 1e-5 on the test split,
-for every model of conf/model/ that skl2onnx supports (the others are listed in the README)."""
+for every model of conf/model/ that skl2onnx supports (the others are listed in docs/production.md)."""
 
 from __future__ import annotations
 
@@ -134,8 +134,8 @@ def test_derived_expressions_are_refused_with_the_key_named(trained_project, bas
         to_onnx(pipeline, base.schema)
 
 
-def test_the_readme_lists_the_models_that_do_not_export():
-    readme = (PROJECT / "README.md").read_text()
+def test_the_docs_list_the_models_that_do_not_export():
+    readme = (PROJECT / "docs/production.md").read_text()
     for option in UNSUPPORTED_MODELS:
         assert f"`{option}`" in readme
     assert "ONNX" in readme

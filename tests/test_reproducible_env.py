@@ -5,7 +5,7 @@ Each variant's variables go only into the environment of the pipeline under test
 in a clean copy), never into this test runner's. The kernels tried are those this CPU can run,
 read from its flags: the AVX-512 kernel where it exists is the one that broke the lock on a
 fresh machine (FACTS.md); with the pinning removed (`TABPIPE_NUMERICS=native`) that variant
-fails here (README "Reproducibility").
+fails here (docs/reproducibility.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`tabpipe verify` (`make verify`): does this machine reproduce the committed results, and how?
 
 Every output in the committed dvc.lock, and every metric and plot file Git holds, gets one of:
-- identical: the same bytes (the contract on x86-64, README "Reproducibility");
+- identical: the same bytes (the contract on x86-64, docs/reproducibility.md);
 - within tolerance: different bytes, but every number within `RELATIVE` of the committed one
   and, for a model, the same predictions to that tolerance and the same ranking of rows;
 - different: the stage, the file and the first value that differs.

@@ -1,5 +1,5 @@
 """ONNX export: ONNX Runtime's probabilities equal scikit-learn's within 1e-5 on the test split,
-for every model of conf/model/ that skl2onnx supports (the others are listed in docs/production.md)."""
+for every model of conf/model/ that skl2onnx supports (docs/production.md lists the others)."""
 
 from __future__ import annotations
 

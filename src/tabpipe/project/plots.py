@@ -245,7 +245,8 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def _dvc(args: list[str]) -> str:
+def run_dvc(args: list[str]) -> str:
+    """`dvc <args>`'s output; a failure in one line with DVC's last message."""
     result = subprocess.run(["dvc", *args], capture_output=True, text=True)
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -280,7 +281,7 @@ def render(revs: list[str] | None = None, out_dir: Path = PLOTS_DIR) -> Rendered
         raise PipelineError("dvc.yaml declares no plots", fix="add a top-level `plots:` section")
     # `plots diff` takes --targets, `plots show` takes the targets as arguments
     command = ["plots", "diff", *revs, "--targets"] if revs else ["plots", "show"]
-    shown = json.loads(_dvc([*command, *names, "--json"]) or "{}")
+    shown = json.loads(run_dvc([*command, *names, "--json"]) or "{}")
     data = shown.get("data") or {}
     drawn, left_out = [], []
     for name in names:
@@ -302,7 +303,7 @@ def render(revs: list[str] | None = None, out_dir: Path = PLOTS_DIR) -> Rendered
     with tempfile.TemporaryDirectory() as tmp:
         template = Path(tmp) / "template.html"
         template.write_text(page_template(revisions, left_out), encoding="utf-8")
-        _dvc([*command, *drawn, "-o", str(out_dir), "--html-template", str(template)])
+        run_dvc([*command, *drawn, "-o", str(out_dir), "--html-template", str(template)])
     out = Rendered(page=out_dir / "index.html", left_out=left_out, revisions=revisions)
     for name in drawn:
         for i, plot in enumerate(p for p in data[name] if p.get("type") == "vega"):

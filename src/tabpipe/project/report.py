@@ -49,17 +49,6 @@ def short_sha(rev: str) -> str:
     return out.stdout.strip() if out.returncode == 0 else "?"
 
 
-def _dvc(args: list[str]) -> str:
-    result = subprocess.run(["dvc", *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        raise PipelineError(
-            f"`dvc {' '.join(args)}` failed: {lines[-1] if lines else 'no message'}",
-            fix="run it by hand to see the details (`source .venv/bin/activate` first)",
-        )
-    return result.stdout
-
-
 def _revs(base: str, head: str | None) -> list[str]:
     return [base] if head is None else [base, head]
 
@@ -250,8 +239,8 @@ def build(base: str, head: str | None = None, plots_dir: Path = PLOTS_DIR) -> st
     if head is not None:
         head = resolve_rev(head)
     revs = _revs(base, head)
-    metrics = json.loads(_dvc(["metrics", "diff", *revs, "--all", "--json"]) or "{}")
-    params = json.loads(_dvc(["params", "diff", *revs, "--json"]) or "{}")
+    metrics = json.loads(plots.run_dvc(["metrics", "diff", *revs, "--all", "--json"]) or "{}")
+    params = json.loads(plots.run_dvc(["params", "diff", *revs, "--json"]) or "{}")
     changes = lockdiff.compare(lockdiff.load(base), lockdiff.load(head))
     rendered = render_plots(base, head, plots_dir)
     head_name = f"{WORKSPACE} at HEAD" if head is None else head

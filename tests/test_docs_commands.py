@@ -1,0 +1,81 @@
+"""The docs pages' commands work as a reader types them (tests/doc_commands.py says how).
+
+Every ```bash block and every `$ ` transcript of docs/*.md runs in one fresh copy of the project
+on the default data, each block from the committed state, unless it carries
+`<!-- not run: REASON -->`. A transcript's printed lines must still be what the command prints.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.doc_commands import MARK, blocks, page_blocks, reset, run_block, run_transcript
+from tests.dvc_repo import PROJECT, VENV_BIN, copy_project, run
+from tests.trained_project import running_server
+
+PAGES = sorted((PROJECT / "docs").glob("*.md"))
+
+
+def test_every_command_in_the_docs_is_in_a_bash_block_or_a_transcript():
+    # a command shown any other way (```sh, ```console, ```shell) would escape the runner
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for lang in ("sh", "shell", "console", "zsh"):
+            assert f"```{lang}\n" not in text, f"{page.name}: use ```bash for commands"
+    assert sum(len(blocks(p)) for p in PAGES) >= 10
+
+
+def test_each_block_left_out_says_why():
+    left_out = [(b.page, b.not_run) for p in PAGES for b in page_blocks(p) if b.not_run]
+    assert left_out, "the docs show cloud remotes and clusters: some blocks cannot run here"
+    for page, reason in left_out:
+        assert len(reason.split()) >= 3, f"{page}: say why the block is not run: {reason!r}"
+    marked = {p.name: len(MARK.findall(p.read_text(encoding="utf-8"))) for p in PAGES}
+    stray = [p.name for p in PAGES if marked[p.name] > sum(1 for b in page_blocks(p) if b.not_run)]
+    assert not stray, f"a `not run` mark that is not right above a block: {stray}"
+
+
+def dag() -> tuple[list[str], set[tuple[str, str]]]:
+    """dvc.yaml's stages and edges, as `dvc dag --md` draws them."""
+    drawn = run(["dvc", "dag", "--md"], PROJECT).stdout
+    names = dict(re.findall(r'(node\d+)\["([^"]+)"\]', drawn))
+    edges = {(names[a], names[b]) for a, b in re.findall(r"(node\d+)-->(node\d+)", drawn)}
+    return sorted(names.values()), edges
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/pipeline.md"])
+def test_the_stages_shown_are_the_pipelines_in_an_order_they_can_run(page):
+    stages, edges = dag()
+    text = (PROJECT / page).read_text(encoding="utf-8")
+    table = re.findall(r"^\| (\w+) \| .+ \| .+ \|$", text.split("| stage | does |")[1], re.M)
+    shown = [table]
+    if page == "docs/pipeline.md":  # the drawing at the top of the page
+        shown.append(re.findall(r"\| (\w+) \|", text.split("```")[1]))
+    for order in shown:
+        assert sorted(order) == stages, f"{page} shows stages {order}; dvc.yaml has {stages}"
+        late = [(a, b) for a, b in edges if order.index(a) > order.index(b)]
+        assert not late, f"{page} shows a stage before one it depends on: {late}"
+
+
+@pytest.mark.slow
+def test_every_command_in_the_docs_runs(tmp_path):
+    repo = copy_project(tmp_path / "clone")
+    (repo / ".venv").symlink_to(VENV_BIN.parent)
+    run(["bash", "-c", "source .venv/bin/activate && dvc repro -q"], repo)
+    ran = []
+    for page in PAGES:
+        reset(repo)  # a reader follows a page from the top, starting from the committed state
+        for block in page_blocks(page):
+            if block.not_run is not None:
+                continue
+            if block.lang == "":
+                run_transcript(block, repo)
+            elif "localhost:8000" in block.body:
+                with running_server(repo, log_dir=tmp_path) as url:
+                    ran += run_block(block, repo, port=int(url.rsplit(":", 1)[1]))
+            else:
+                ran += run_block(block, repo)
+    assert any(line.startswith("dvc exp run") for line in ran)
+    assert any(line.startswith("curl") for line in ran)

@@ -57,5 +57,28 @@ def test_check_fails_on_a_stale_page_and_write_repairs_it(tmp_path):
     page.write_text(page.read_text().replace("list the targets", "old words"))
     with pytest.raises(PipelineError, match=r"docs/reference/make\.md differ from the code"):
         docs.write(build_parser(), tmp_path, check=True)
-    assert docs.write(build_parser(), tmp_path) == "docs: 1 reference page(s) written"
+    assert docs.write(build_parser(), tmp_path).startswith("docs: 1 reference page(s) written")
+    assert docs.write(build_parser(), tmp_path, check=True).endswith("up to date")
+
+
+def test_the_pages_images_are_drawn_from_the_committed_metrics():
+    assert docs.stale_images(PROJECT)[0] == []
+    for name in docs.PAGE_PLOTS:
+        assert f"images/{name}.png" in "".join(p.read_text() for p in (PROJECT / "docs").glob("*.md"))
+
+
+def test_check_fails_on_an_image_of_other_data_and_write_redraws_it(tmp_path):
+    for name in ("conf", "Makefile", "docs"):
+        source = PROJECT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
+    # the image as an older run drew it: another ROC curve's data hash
+    sources = tmp_path / "docs/images/sources.json"
+    sources.write_text(sources.read_text().replace('"ROC": "', '"ROC": "0'))
+    (tmp_path / "docs/images/ROC.png").write_bytes(b"an older picture")
+    with pytest.raises(PipelineError, match=r"docs/images/ROC\.png differ"):
+        docs.write(build_parser(), tmp_path, check=True)
+    assert docs.write(build_parser(), tmp_path).endswith("1 image(s) drawn")
+    # drawn again from the metrics files: the committed picture, byte for byte
+    committed = (PROJECT / "docs/images/ROC.png").read_bytes()
+    assert (tmp_path / "docs/images/ROC.png").read_bytes() == committed
     assert docs.write(build_parser(), tmp_path, check=True).endswith("up to date")

@@ -104,7 +104,10 @@ def reset(repo: Path) -> None:
 
 
 def run_block(
-    block: Block, repo: Path, port: int | None = None, after: Callable[[str, str], None] | None = None
+    block: Block,
+    repo: Path,
+    port: int | None = None,
+    after: Callable[[str, str], None] | None = None,
 ) -> list[str]:
     """Run the block's lines in `repo`, each in a shell with the venv active; the lines run."""
     ran = []

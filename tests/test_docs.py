@@ -64,7 +64,9 @@ def test_check_fails_on_a_stale_page_and_write_repairs_it(tmp_path):
 def test_the_pages_images_are_drawn_from_the_committed_metrics():
     assert docs.stale_images(PROJECT)[0] == []
     for name in docs.PAGE_PLOTS:
-        assert f"images/{name}.png" in "".join(p.read_text() for p in (PROJECT / "docs").glob("*.md"))
+        assert f"images/{name}.png" in "".join(
+            p.read_text() for p in (PROJECT / "docs").glob("*.md")
+        )
 
 
 def test_check_fails_on_an_image_of_other_data_and_write_redraws_it(tmp_path):

@@ -14,6 +14,7 @@ cannot run here (a cloud remote, a cluster). Within a block:
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,9 +88,11 @@ def fill_in(line: str, repo: Path, port: int | None = None) -> str:
             table = pd.read_parquet(repo / "data/raw/data.parquet")
             table.rename(columns={"churn": "Churn"}).to_csv(repo / USER_CSV[1], index=False)
     line = line.replace(*LABELLED_BATCH)
-    names = run("dvc exp ls --name-only", repo).stdout.split() if "<" in line else []
+    # experiments of every commit: a page may commit a winner between two lines
+    names = run("dvc exp ls -A --name-only", repo).stdout.split() if "<" in line else []
     for placeholder, index in (("<exp1>", -2), ("<exp2>", -1), ("<exp>", -1), ("<winner>", -1)):
         if placeholder in line:
+            assert len(names) >= -index, f"`{line}` needs {-index} experiment(s): {names}"
             line = line.replace(placeholder, names[index])
     if port is not None:
         line = line.replace("localhost:8000", f"127.0.0.1:{port}")
@@ -120,10 +123,22 @@ def run_block(
             f"{block.page}: `{command}` (run as `{line}`) ended with {result.returncode}, "
             f"not {status}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         )
+        if line.startswith("dvc queue start"):
+            wait_for_queue(repo)  # as the reader does before looking at the results
         if after:
             after(command, result.stdout)
         ran.append(command)
     return ran
+
+
+def wait_for_queue(repo: Path, timeout: float = 900) -> None:
+    """Until `dvc queue status` shows no experiment Queued or Running."""
+    deadline = time.monotonic() + timeout
+    while re.search(r"\b(Queued|Running)\b", run("dvc queue status", repo).stdout):
+        assert time.monotonic() < deadline, run("dvc queue status", repo).stdout
+        time.sleep(2)
+    failed = run("dvc queue status", repo).stdout
+    assert "Failed" not in failed, failed
 
 
 def transcript(body: str) -> list[tuple[str, int, list[str]]]:

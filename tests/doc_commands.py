@@ -99,9 +99,13 @@ def fill_in(line: str, repo: Path, port: int | None = None) -> str:
     return line
 
 
-def reset(repo: Path) -> None:
-    """Back to the committed state with the outputs checked out: where a reader of a page starts."""
-    run("git reset -q --hard && git clean -fdq -e .venv -e customers.csv", repo)
+def reset(repo: Path, rev: str = "HEAD") -> None:
+    """Back to commit `rev` with its outputs checked out: where a reader of a page starts.
+
+    Commits and registry tags a page made (`make retrain`, `git commit`) go, and so do the
+    labelled batches it added to data/incoming/ (fetch reads every file there)."""
+    run(f"git reset -q --hard {rev} && git clean -fdq -e .venv -e customers.csv", repo)
+    run("git clean -fdqx -- data/incoming && git tag -l | xargs -r git tag -d >/dev/null", repo)
     if (repo / "data/raw/data.parquet").exists():
         run(["bash", "-c", "source .venv/bin/activate && dvc checkout -q --force"], repo)
 

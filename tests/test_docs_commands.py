@@ -60,12 +60,13 @@ def test_the_stages_shown_are_the_pipelines_in_an_order_they_can_run(page):
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    """A fresh copy of the project after `make run`: where a reader of every page starts."""
+def prepared(tmp_path_factory):
+    """A fresh copy of the project after `make run` (where a reader of every page starts)
+    and its commit."""
     repo = copy_project(tmp_path_factory.mktemp("docs") / "clone")
     (repo / ".venv").symlink_to(VENV_BIN.parent)
     run(["bash", "-c", "source .venv/bin/activate && dvc repro -q"], repo)
-    return repo
+    return repo, run("git rev-parse HEAD", repo).stdout.strip()
 
 
 RUN_PAGES = [p.name for p in PAGES if any(b.not_run is None for b in page_blocks(p))]
@@ -73,8 +74,9 @@ RUN_PAGES = [p.name for p in PAGES if any(b.not_run is None for b in page_blocks
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", RUN_PAGES)
-def test_the_pages_commands_run(repo, page, tmp_path):
-    reset(repo)  # a reader follows a page from the top, starting from the committed state
+def test_the_pages_commands_run(prepared, page, tmp_path):
+    repo, start = prepared
+    reset(repo, start)  # a reader follows a page from the top, from the committed state
     ran = []
     for block in page_blocks(PROJECT / "docs" / page):
         if block.not_run is not None:

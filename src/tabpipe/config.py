@@ -461,5 +461,8 @@ def instantiate_checked(section: str, cfg: dict, **extra: Any) -> Any:
         except InvalidParameterError as err:
             bad = next((k for k in cfg if f"'{k}' parameter" in str(err)), None)
             key = f"{section}.{bad}" if bad else section
-            raise PipelineError(f"params.yaml: bad value for {key}: {err}") from None
+            raise PipelineError(
+                f"params.yaml: bad value for {key}: {err}",
+                fix=f"give {key} a value as described, e.g. the one in conf/{section}/",
+            ) from None
     return obj

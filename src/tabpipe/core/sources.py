@@ -235,7 +235,7 @@ def sniff_csv(sample: bytes, complete: bool, data_cfg=None) -> CsvDialect:
     )
 
 
-def _likely_separator(header: str, sep: str) -> str | None:
+def likely_separator(header: str, sep: str) -> str | None:
     """The delimiter the header line seems to use instead of `sep` (None: `sep` is in it)."""
     if sep in header:
         return None
@@ -266,7 +266,7 @@ def read_csv(
     dialect = sniff_csv(sample, complete, data_cfg)
     header = sample.decode(dialect.encoding, errors="replace").lstrip("\ufeff")
     header = header.split("\n", 1)[0].rstrip("\r")
-    likely = _likely_separator(header, dialect.sep)
+    likely = likely_separator(header, dialect.sep)
     try:
         try:
             frame = _parse(source, dialect, where, likely)

@@ -323,7 +323,7 @@ def check_input(path: Path) -> None:
             f"{path}: the file is empty (0 bytes)", fix="give a header row and the rows to score"
         )
     try:
-        input_columns(path)
+        names = input_columns(path)
     except UnicodeDecodeError as err:
         raise PipelineError(
             f"{path} is not UTF-8 text (byte 0x{err.object[err.start]:02x})",
@@ -334,6 +334,16 @@ def check_input(path: Path) -> None:
             f"{path} is not a readable Parquet file: {_first_line(err)}",
             fix="check the file, or give it as CSV",
         ) from None
+    if len(names) == 1 and path.suffix.lower() != ".parquet":
+        from tabpipe.core.sources import likely_separator
+
+        likely = likely_separator(names[0], ",")
+        if likely:  # e.g. a spreadsheet's ';' export: say so, not "missing columns"
+            raise PipelineError(
+                f"{path}: the header is one column ({names[0][:60]!r}); the file looks "
+                f"separated by {likely!r}",
+                fix="give a comma-separated UTF-8 CSV file (or Parquet): export it again",
+            )
 
 
 def _first_line(err: BaseException) -> str:

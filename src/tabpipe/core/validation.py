@@ -396,11 +396,15 @@ def raise_on_errors(violations: list[Violation], origin: str, frame: pd.DataFram
     errors = [v for v in violations if v.severity == "error"]
     if not errors:
         return
-    lines = "\n".join(f"  - {v.describe()}" for v in errors)
     count = f"{len(errors)} schema violation" + ("s" if len(errors) > 1 else "")
+    # one violation stays on the error's one line; several get a line each
+    if len(errors) == 1:
+        listed = f": {errors[0].describe()} (warnings too in metrics/validation.json)"
+    else:
+        lines = "\n".join(f"  - {v.describe()}" for v in errors)
+        listed = f":\n{lines}\n  (all of them, warnings too, in metrics/validation.json)"
     raise SchemaViolations(
-        f"{count} against {origin}:\n{lines}\n  (all of them, warnings too, in "
-        "metrics/validation.json)",
+        f"{count} against {origin}{listed}",
         fix=f"correct the data, or edit {origin} (a rule's severity: warn makes it a warning)",
         report=report(violations, origin, frame),
     )

@@ -316,6 +316,41 @@ def load_scorer(root: Path = Path(".")) -> Scorer:
 # ----------------------------------------------------------------------------- files
 
 
+def check_input(path: Path) -> None:
+    """An empty or unreadable file to score stops before anything is written, in one line."""
+    if path.stat().st_size == 0:
+        raise PipelineError(
+            f"{path}: the file is empty (0 bytes)", fix="give a header row and the rows to score"
+        )
+    try:
+        names = input_columns(path)
+    except UnicodeDecodeError as err:
+        raise PipelineError(
+            f"{path} is not UTF-8 text (byte 0x{err.object[err.start]:02x})",
+            fix="save it as UTF-8 CSV, or as Parquet",
+        ) from None
+    except Exception as err:  # pyarrow raises several kinds for a file that is not Parquet
+        raise PipelineError(
+            f"{path} is not a readable Parquet file: {_first_line(err)}",
+            fix="check the file, or give it as CSV",
+        ) from None
+    if len(names) == 1 and path.suffix.lower() != ".parquet":
+        from tabpipe.core.sources import likely_separator
+
+        likely = likely_separator(names[0], ",")
+        if likely:  # e.g. a spreadsheet's ';' export: say so, not "missing columns"
+            raise PipelineError(
+                f"{path}: the header is one column ({names[0][:60]!r}); the file looks "
+                f"separated by {likely!r}",
+                fix="give a comma-separated UTF-8 CSV file (or Parquet): export it again",
+            )
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(err).__name__
+
+
 def input_columns(path: Path) -> list[str]:
     if path.suffix.lower() in (".parquet", ".pq"):
         import pyarrow.parquet as pq
@@ -353,15 +388,23 @@ def iter_chunks(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFra
     import pyarrow.csv as pacsv
 
     names = input_columns(path)
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=max(1 << 20, chunk_rows * 256)),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in names}, strings_can_be_null=True
-        ),
-    )
-    for batch in reader:
-        yield batch.to_pandas()
+    problem = (pa.ArrowInvalid, UnicodeDecodeError)  # e.g. a row with extra fields
+    try:
+        # the reader parses its first block when it opens
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=max(1 << 20, chunk_rows * 256)),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in names}, strings_can_be_null=True
+            ),
+        )
+        for batch in reader:  # a later block can hold the bad row
+            yield batch.to_pandas()
+    except problem as err:
+        raise PipelineError(
+            f"{path} is not a readable CSV file: {_first_line(err)}",
+            fix="check that row, or export the file again (comma separated, UTF-8)",
+        ) from None
 
 
 class _Output:
@@ -448,6 +491,7 @@ def predict_file(
         raise PipelineError(
             f"{target}: the output would overwrite the input", fix="choose another OUT"
         )
+    check_input(source)
     scorer = scorer or load_scorer()
     check_columns(input_columns(source), scorer.schema, str(source))
     total = count_rows(source)

@@ -27,9 +27,13 @@ def main() -> None:
     report = {"rows": int(len(raw)), "columns": int(raw.shape[1])}
     if batches:  # absent with no batch, so the default run's report stays as it was
         report["incoming"] = {name: int(len(batch)) for name, batch in batches}
+    if "csv" in info:  # CSV sources only: the default run's report stays as it was
+        report["csv"] = info["csv"].as_json()
     io.write_json(report, io.FETCH_REPORT)
     added = f" (with {len(batches)} incoming batch(es))" if batches else ""
     print(f"fetch: {data_cfg.source}: {len(raw)} rows x {raw.shape[1]} columns{added} -> {io.RAW}")
+    if "csv" in info:
+        print(f"fetch: CSV read with {info['csv'].describe()}; force with -S data.sep=...")
     if "sha256" in info and not data_cfg.sha256:
         print(f"fetch: content SHA-256 {info['sha256']} (pin it: -S data.sha256={info['sha256']})")
 

@@ -1,4 +1,4 @@
-"""Fit one anchor of the quality benchmark on a table's train + validation rows, score the test rows.
+"""Fit one anchor of the quality benchmark on a table's train + validation rows; score its test.
 
 Run by the anchors' own venv (benchmarks/.anchors/, built by benchmarks/quality.py from
 benchmarks/anchors-requirements.txt), never by the project's: AutoGluon 1.6.3 needs pandas < 2.4.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 import warnings
@@ -90,9 +89,10 @@ def linear(task: str, columns: dict, X: pd.DataFrame, y, X_test: pd.DataFrame):
     with warnings.catch_warnings():  # default max_iter may not converge: that is the baseline
         warnings.simplefilter("ignore")
         model.fit(X, y)
+    details = {"best": type(model[-1]).__name__}
     if task == "regression":
-        return model.predict(X_test), None, None, 1
-    return None, model.predict_proba(X_test), list(model.classes_), 1
+        return model.predict(X_test), None, None, 1, details
+    return None, model.predict_proba(X_test), list(model.classes_), 1, details
 
 
 def flaml(task: str, X, y, X_test, budget: float, cores: int):
@@ -111,10 +111,12 @@ def flaml(task: str, X, y, X_test, budget: float, cores: int):
         verbose=0,
         log_file_name="",
     )
-    trials = len(automl.config_history)
+    # every trial run (config_history holds only the ones that improved on the best)
+    trials = sum(automl._iter_per_learner.values())
+    details = {"best": automl.best_estimator, "best_config": automl.best_config}
     if task == "regression":
-        return automl.predict(X_test), None, None, trials
-    return None, automl.predict_proba(X_test), list(automl.classes_), trials
+        return automl.predict(X_test), None, None, trials, details
+    return None, automl.predict_proba(X_test), list(automl.classes_), trials, details
 
 
 def autogluon(task: str, target: str, fit: pd.DataFrame, X_test, budget: float, cores: int):
@@ -130,10 +132,11 @@ def autogluon(task: str, target: str, fit: pd.DataFrame, X_test, budget: float, 
             label=target, problem_type=task, eval_metric=metric[task], path=path, verbosity=0
         ).fit(fit, time_limit=budget, num_cpus=cores)  # default presets (medium_quality)
         models = len(predictor.model_names())
+        details = {"best": predictor.model_best, "models": predictor.model_names()}
         if task == "regression":
-            return predictor.predict(X_test).to_numpy(), None, None, models
+            return predictor.predict(X_test).to_numpy(), None, None, models, details
         proba = predictor.predict_proba(X_test)
-        return None, proba.to_numpy(), list(proba.columns), models
+        return None, proba.to_numpy(), list(proba.columns), models, details
 
 
 def main() -> None:
@@ -151,11 +154,13 @@ def main() -> None:
     X_test, y_test = test.drop(columns=target), test[target]
     start = time.perf_counter()
     if args.anchor == "linear":
-        predicted, proba, classes, trials = linear(task, columns, X, y, X_test)
+        predicted, proba, classes, trials, details = linear(task, columns, X, y, X_test)
     elif args.anchor == "flaml":
-        predicted, proba, classes, trials = flaml(task, X, y, X_test, args.budget, args.cores)
+        predicted, proba, classes, trials, details = flaml(
+            task, X, y, X_test, args.budget, args.cores
+        )
     else:
-        predicted, proba, classes, trials = autogluon(
+        predicted, proba, classes, trials, details = autogluon(
             task, target, fit, X_test, args.budget, args.cores
         )
     seconds = time.perf_counter() - start
@@ -164,6 +169,7 @@ def main() -> None:
         "task": task,
         "scores": scores(task, y_test, predicted, proba, classes),
         "trials": trials,
+        **details,
         "fit_seconds": round(seconds, 1),
         "cores": args.cores,
         "budget_s": args.budget if args.anchor != "linear" else None,

@@ -30,10 +30,9 @@ SEED = 42
 
 def load(split: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     columns = json.loads((split / "columns.json").read_text())
-    fit = pd.concat(
-        [pd.read_parquet(split / "train.parquet"), pd.read_parquet(split / "val.parquet")],
-        ignore_index=True,
-    )
+    # val.parquet may be gone if the pipeline's split becomes train/test (issue 16, item 2)
+    parts = [split / "train.parquet", split / "val.parquet"]
+    fit = pd.concat([pd.read_parquet(p) for p in parts if p.exists()], ignore_index=True)
     test = pd.read_parquet(split / "test.parquet")
     keep = [*columns["numeric"], *columns["categorical"], columns["target"]]
     fit, test = fit[keep].copy(), test[keep].copy()

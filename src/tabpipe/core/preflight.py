@@ -140,14 +140,30 @@ def check_targets(params: dict, sections: tuple[str, ...]) -> None:
     """Build each `_target_` section: unknown keys and values the class rejects are named."""
     from tabpipe.config import load_target_section
 
+    from tabpipe.core.auto import is_auto, model_families
+    from tabpipe.core.tuning import SEARCH_KEY, parse_space
+
     for section in sections:
         cfg = load_target_section(section, params=params)
-        instantiate_checked(section, cfg)
-        if section == "model":
-            from tabpipe.core.tuning import SEARCH_KEY, parse_space
-
-            if cfg.get(SEARCH_KEY) is not None:
+        if not is_auto(cfg):
+            instantiate_checked(section, cfg)
+            if section == "model" and cfg.get(SEARCH_KEY) is not None:
                 parse_space(cfg[SEARCH_KEY])
+            continue
+        # model=auto / balance=auto: every candidate, as if it were picked alone
+        candidates = cfg.get("candidates") or {}
+        if not candidates:
+            raise PipelineError(
+                f"params.yaml: {section}=auto has no {section}.candidates",
+                fix=f"list some under candidates in conf/{section}/auto.yaml",
+            )
+        for name, candidate in candidates.items():
+            instantiate_checked(f"{section}.candidates.{name}", dict(candidate))
+            if section == "model" and candidate.get(SEARCH_KEY) is not None:
+                parse_space(candidate[SEARCH_KEY], f"model.candidates.{name}")
+        if section == "model":
+            for task in (cfg.get("families") or {}) or ("binary",):
+                model_families(cfg, task)
 
 
 def changed_sections(params: dict, previous: dict | None) -> set[str]:

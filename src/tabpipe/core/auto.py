@@ -48,7 +48,8 @@ def model_families(model_cfg: dict, task: str) -> dict[str, dict]:
     if not names:
         raise PipelineError(
             f"params.yaml: model=auto lists no families for a {task} task (model.families.{task})",
-            fix=f"list some of {', '.join(candidates)} under families.{task} in conf/model/auto.yaml",
+            fix=f"list some of {', '.join(candidates)} under families.{task} "
+            "in conf/model/auto.yaml",
         )
     unknown = [n for n in names if n not in candidates]
     if unknown:

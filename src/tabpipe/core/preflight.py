@@ -139,7 +139,6 @@ def check_scale(cfg) -> None:
 def check_targets(params: dict, sections: tuple[str, ...]) -> None:
     """Build each `_target_` section: unknown keys and values the class rejects are named."""
     from tabpipe.config import load_target_section
-
     from tabpipe.core.auto import is_auto, model_families
     from tabpipe.core.tuning import SEARCH_KEY, parse_space
 

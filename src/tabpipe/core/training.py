@@ -227,23 +227,22 @@ def _select_auto(
     from omegaconf import OmegaConf
 
     model_cfg, balance_cfg = cfg["model"], cfg["balance"]
-    cv_cfg, tune_cfg, featurize_cfg, scale_cfg = (cfg[s] for s in ("cv", "tune", "featurize", "scale"))
+    cv_cfg, tune_cfg = cfg["cv"], cfg["tune"]
+    featurize_cfg, scale_cfg = cfg["featurize"], cfg["scale"]
     target, task = columns["target"], columns.get("task", "binary")
     metric = main_metric(cv_cfg.metric, task)
     check_backend(tune_cfg)
     searched_models = is_auto(model_cfg)
-    families = model_families(model_cfg, task) if searched_models else {
-        family_name(model_cfg): model_cfg
-    }
+    families = (
+        model_families(model_cfg, task) if searched_models else {family_name(model_cfg): model_cfg}
+    )
     balance = balancings(balance_cfg, task)
     tuned = searched_models or tune_cfg.method != "none"
     spaces = {name: family_space(name, c, tuned) for name, c in families.items()}
     warm = warm_starts(families, spaces, list(balance), task)
     if tune_cfg.n_trials is not None:
         budget, why = tune_cfg.n_trials, "tune.n_trials"
-    elif searched_models:
-        budget, why = int(model_cfg.get(TRIALS_KEY) or len(warm)), f"model.{TRIALS_KEY}"
-    elif tune_cfg.method != "none":
+    elif searched_models or tune_cfg.method != "none":
         budget, why = int(model_cfg.get(TRIALS_KEY) or len(warm)), f"model.{TRIALS_KEY}"
     else:
         budget, why = len(warm), "one trial per balancing (tune=none)"

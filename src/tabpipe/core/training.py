@@ -313,22 +313,31 @@ def family_scores(selection: Selection) -> dict[str, float]:
 
 
 def choice_record(selection: Selection) -> dict[str, Any]:
-    """data/select/choice.json: what balance applies and train fits, and its score."""
+    """data/select/choice.json: the model train fits (class weights from the balancing), and
+    its score."""
     metric, winner = selection.metric, selection.winner
     return {
         "family": selection.family,
         "balancing": selection.balancing,
         "model": {k: plain(v) for k, v in selection.model_cfg.items()},
-        "balance": {k: plain(v) for k, v in selection.balance_cfg.items()},
         "metric": metric.name,
         "cv_mean": round(winner.mean, 6),
         "cv_std": round(winner.std, 6),
     }
 
 
-def estimator_from_choice(choice: dict, task: str):
+def balancing_record(selection: Selection) -> dict[str, Any]:
+    """data/select/balance.json: the balancing the balance stage applies. A file of its own,
+    so a change of the model alone leaves the balance stage's dependencies as they were."""
+    return {
+        "balancing": selection.balancing,
+        "balance": {k: plain(v) for k, v in selection.balance_cfg.items()},
+    }
+
+
+def estimator_from_choice(choice: dict, balancing: dict, task: str):
     """The chosen estimator, unfitted, with the chosen balancing's class weights."""
-    return build_estimator(choice["model"], {}, choice["balance"].get("class_weight"), task)
+    return build_estimator(choice["model"], {}, balancing["balance"].get("class_weight"), task)
 
 
 def selection_metrics(selection: Selection) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """balance: resample the training split only, with the balancing select chose
-(data/select/choice.json: none and class weights pass the rows through); validation and test
+(data/select/balance.json: none and class weights pass the rows through); validation and test
 are not read here."""
 
 from tabpipe import io
@@ -12,7 +12,7 @@ from tabpipe.errors import PipelineError, stage_main
 @stage_main("balance")
 def main() -> None:
     params = load_params()
-    sampler_cfg = io.read_json(io.CHOICE)["balance"]
+    sampler_cfg = io.read_json(io.BALANCING)["balance"]
     scale_cfg = load_section("scale", params=params)
     columns = io.read_json(io.COLUMNS)
     train_path = io.split_path("train")

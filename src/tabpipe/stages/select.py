@@ -3,13 +3,14 @@ the choice that balance applies and train fits.
 
 With model=auto / balance=auto the search runs across model families and balancings
 (tabpipe.core.auto); with a fixed model it cross-validates (or tunes) that one. The choice is
-data/select/choice.json; metrics/select/ shows it in `dvc exp show`: the family, the balancing,
+data/select/choice.json (the model) and balance.json; metrics/select/ shows it in `dvc exp show`: the family, the balancing,
 the cross-validated score and each family's best.
 """
 
 from tabpipe import io
 from tabpipe.config import load_params, load_section, load_target_section
 from tabpipe.core.training import (
+    balancing_record,
     best_params,
     choice_record,
     select_model,
@@ -41,6 +42,7 @@ def select() -> None:
     n_train = io.parquet_rows(io.split_path("train"))
     selection = select_model(io.read_parquet(io.split_path("train")), columns, n_train, cfg)
     io.write_json(choice_record(selection), io.CHOICE)
+    io.write_json(balancing_record(selection), io.BALANCING)
 
     from dvclive import Live
 

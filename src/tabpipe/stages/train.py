@@ -22,7 +22,7 @@ def train() -> None:
     columns = io.read_json(io.COLUMNS)
     task = columns.get("task", "binary")
     choice = io.read_json(io.CHOICE)
-    estimator = estimator_from_choice(choice, task)
+    estimator = estimator_from_choice(choice, io.read_json(io.BALANCING), task)
     train = io.read_parquet(io.features_path("train"))
     X_train, y_train = train.drop(columns=[columns["target"]]), train[columns["target"]]
     model = fit_model(estimator, X_train, y_train)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -102,11 +103,25 @@ def make_fast(root: Path) -> None:
     compose(conf_dir=root / "conf", output=root / "params.yaml")
 
 
-def fast_params(dest: Path) -> Path:
-    """params.yaml of the project's conf/ with FAST_OVERRIDES, written to `dest`."""
+@functools.cache
+def _fast_params_text() -> str:
+    import tempfile
+
     from tabpipe.project.conf_sync import compose
 
-    return compose(FAST_OVERRIDES, conf_dir=PROJECT / "conf", output=dest)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = compose(FAST_OVERRIDES, conf_dir=PROJECT / "conf", output=Path(tmp) / "params.yaml")
+        return out.read_text(encoding="utf-8")
+
+
+def fast_params(dest: Path) -> Path:
+    """params.yaml of the project's conf/ with FAST_OVERRIDES, written to `dest` (a file, or
+    a directory to hold params.yaml)."""
+    dest = Path(dest)
+    if dest.is_dir():
+        dest = dest / "params.yaml"
+    dest.write_text(_fast_params_text(), encoding="utf-8")
+    return dest
 
 
 def copy_project(dest: Path, fast: bool = True) -> Path:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.dvc_repo import PROJECT, env
+from tests.dvc_repo import env, fast_params
 
 
 def run_stage(stage: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -31,7 +31,7 @@ def digest(path: Path) -> str:
 
 def make_workdir(tmp_path: Path) -> Path:
     """A working directory with params.yaml and a small raw table (40 rows, 25 % positive)."""
-    shutil.copy(PROJECT / "params.yaml", tmp_path / "params.yaml")
+    fast_params(tmp_path / "params.yaml")
     set_params(tmp_path, "data", schema=None)  # the Telco schema does not fit this small table
     rows = 40
     raw = pd.DataFrame(

@@ -73,7 +73,9 @@ def balancings(balance_cfg: dict, task: str) -> dict[str, dict]:
             fix="list some under candidates in conf/balance/auto.yaml, or pick one: "
             "-S balance=none",
         )
-    return {name: dict(cfg) for name, cfg in candidates.items()}
+    # `none` first: the warm starts are unbalanced, whatever order the file lists them in
+    names = sorted(candidates, key=lambda n: n != "none")
+    return {name: dict(candidates[name]) for name in names}
 
 
 def family_space(name: str, cfg: dict, searched: bool) -> list[Param]:

@@ -472,7 +472,12 @@ def selection_report(
     lines += ["", "## Winner's parameters (refitted on the whole training split)", ""]
     lines += ["| parameter | value |", "|---|---|"]
     lines += [f"| {k} | {plain(v)} |" for k, v in winner_params.items()]
-    names = sorted({k for r in results for k in r.params})
+    # the family and the balancing of a model=auto search first, then the rest by name
+    head = ("family", "balancing")
+    names = sorted(
+        {k for r in results for k in r.params},
+        key=lambda n: (head.index(n) if n in head else len(head), n),
+    )
     lines += ["", f"## Trials, best first ({metric_name}, mean ± std over the folds)", ""]
     lines.append("| rank | trial | " + f"{metric_name} | std | " + " | ".join(names) + " |")
     lines.append("|" + "---|" * (4 + len(names)))

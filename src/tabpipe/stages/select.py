@@ -3,8 +3,9 @@ the choice that balance applies and train fits.
 
 With model=auto / balance=auto the search runs across model families and balancings
 (tabpipe.core.auto); with a fixed model it cross-validates (or tunes) that one. The choice is
-data/select/choice.json (the model) and balance.json; metrics/select/ shows it in `dvc exp show`: the family, the balancing,
-the cross-validated score and each family's best.
+data/select/choice.json (the model) and data/select/balance.json (the balancing);
+metrics/select/ shows it in `dvc exp show`: the family, the balancing, the cross-validated
+score and each family's best.
 """
 
 from tabpipe import io

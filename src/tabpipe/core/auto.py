@@ -141,13 +141,3 @@ def chosen_model(families: dict[str, dict], params: dict[str, Any]) -> dict:
     prefix = f"{family}."
     tuned = {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
     return {**families[family], **tuned}
-
-
-def build_candidate(
-    families: dict[str, dict], balance: dict[str, dict], task: str, params: dict[str, Any]
-):
-    """The estimator of one trial of the conditional space (class weights set)."""
-    from tabpipe.core.training import build_estimator
-
-    cfg = chosen_model(families, params)
-    return build_estimator(cfg, {}, balance[params[BALANCING]].get("class_weight"), task)

@@ -139,7 +139,7 @@ def check_scale(cfg) -> None:
 def check_targets(params: dict, sections: tuple[str, ...]) -> None:
     """Build each `_target_` section: unknown keys and values the class rejects are named."""
     from tabpipe.config import load_target_section
-    from tabpipe.core.auto import is_auto, model_families
+    from tabpipe.core.auto import AUTO_KEYS, is_auto, model_families
     from tabpipe.core.tuning import SEARCH_KEY, parse_space
 
     for section in sections:
@@ -150,6 +150,15 @@ def check_targets(params: dict, sections: tuple[str, ...]) -> None:
                 parse_space(cfg[SEARCH_KEY])
             continue
         # model=auto / balance=auto: every candidate, as if it were picked alone
+        allowed = AUTO_KEYS if section == "model" else ("_target_", "candidates")
+        for key, value in cfg.items():
+            if key not in allowed:
+                raise PipelineError(
+                    f"params.yaml: unknown key {section}.{key}={value!r} for {section}=auto "
+                    f"(it takes {', '.join(allowed)})",
+                    fix=f"set it on a candidate (-S {section}.candidates.<name>.{key}=...), "
+                    f"or pick one: -S {section}=<a file name in conf/{section}/>",
+                )
         candidates = cfg.get("candidates") or {}
         if not candidates:
             raise PipelineError(

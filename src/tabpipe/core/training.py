@@ -23,7 +23,6 @@ from tabpipe.core.auto import (
     ConditionalSpace,
     balancing_name,
     balancings,
-    build_candidate,
     chosen_model,
     family_space,
     is_auto,
@@ -63,6 +62,14 @@ def build_estimator(model_cfg: dict, params: dict, class_weight: str | None, tas
     """The configured estimator for the task, with `params` (a trial's) and class weights."""
     estimator, _ = for_task(instantiate_checked("model", {**model_cfg, **params}), task)
     return with_class_weight(estimator, class_weight, task)
+
+
+def build_candidate(
+    families: dict[str, dict], balance: dict[str, dict], task: str, params: dict[str, Any]
+):
+    """The estimator of one trial of model=auto's conditional space (class weights set)."""
+    cfg = chosen_model(families, params)
+    return build_estimator(cfg, {}, balance[params[BALANCING]].get("class_weight"), task)
 
 
 def with_class_weight(estimator, class_weight: str | None, task: str):

@@ -265,14 +265,14 @@ def test_unreachable_address_fails_fast_in_one_line(section, scheme):
     assert elapsed < CONNECT_TIMEOUT_S + 10
 
 
-def test_train_stage_reports_an_unreachable_cluster(featurized, tmp_path):  # noqa: F811
+def test_select_stage_reports_an_unreachable_cluster(featurized, tmp_path):  # noqa: F811
     workdir = Path(shutil.copytree(featurized, tmp_path / "work"))
     address = f"127.0.0.1:{closed_port()}"
     set_params(workdir, "tune", method="random", n_trials=2, backend="ray", ray_address=address)
     set_params(workdir, "model", _search_={"C": ["float", 0.01, 10, "log"]})
     assert_one_line_error(
-        run_stage("train", workdir),
-        "error: [train] params.yaml: tune.ray_address",
+        run_stage("select", workdir),
+        "error: [select] params.yaml: tune.ray_address",
         f"cannot reach {address}",
         "Fix:",
     )

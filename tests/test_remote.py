@@ -136,7 +136,7 @@ def test_push_then_a_fresh_clone_pulls_everything_and_reruns_nothing(s3, team):
 
     # a parameter change reruns exactly the stages that read it, and what depends on them
     exp = run(["dvc", "exp", "run", "-n", "c-03", "-S", "model.C=0.3"], bob)
-    assert affected_stages(exp.stdout) == ["train", "evaluate"]
+    assert affected_stages(exp.stdout) == ["select", "train", "evaluate"]
     team["bob"] = bob
 
 

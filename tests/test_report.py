@@ -41,7 +41,7 @@ def test_a_stale_lock_fails_with_the_stages_and_the_fix(history):
     run(["tabpipe", "config", "compose"], history)
     commit(history, "model.C=0.3, results forgotten")
     result = run(["dvc", "repro"], history)
-    assert affected_stages(result.stdout) == ["train", "evaluate"]
+    assert affected_stages(result.stdout) == ["select", "train", "evaluate"]
     check = run(["tabpipe", "ci", "check-lock"], history, check=False)
     assert check.returncode == 1
     lines = check.stderr.strip().splitlines()

@@ -85,7 +85,9 @@ def imbalanced() -> tuple[pd.DataFrame, pd.Series]:
 
 @pytest.fixture(scope="session")
 def trained_project(tmp_path_factory) -> Path:
-    """A project trained with the default config (data/, models/, metrics/), built once."""
+    """A project trained with the fast fixed model (data/, models/, metrics/), built once."""
+    from tests.dvc_repo import fast_params
     from tests.trained_project import build_project
 
-    return build_project(tmp_path_factory.mktemp("trained"))
+    params = fast_params(tmp_path_factory.mktemp("params") / "params.yaml")
+    return build_project(tmp_path_factory.mktemp("trained"), params)

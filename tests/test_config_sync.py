@@ -11,7 +11,7 @@ import yaml
 
 from tabpipe.errors import PipelineError
 from tabpipe.project import conf_sync
-from tests.dvc_repo import PROJECT
+from tests.dvc_repo import PROJECT, make_fast
 
 
 def test_committed_params_yaml_is_the_composition_of_conf():
@@ -23,15 +23,16 @@ def test_drift_names_the_key_that_differs(tmp_path):
     params = tmp_path / "params.yaml"
     shutil.copy(PROJECT / "params.yaml", params)
     data = yaml.safe_load(params.read_text())
-    data["model"]["C"] = 0.7
+    data["model"]["candidates"]["logistic_regression"]["C"] = 0.7
     params.write_text(yaml.safe_dump(data))
-    assert conf_sync.drift(params, PROJECT / "conf") == {"model.C": (1.0, 0.7)}
+    key = "model.candidates.logistic_regression.C"  # model=auto composes every candidate
+    assert conf_sync.drift(params, PROJECT / "conf") == {key: (1.0, 0.7)}
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch) -> Path:
     shutil.copytree(PROJECT / "conf", tmp_path / "conf")
-    shutil.copy(PROJECT / "params.yaml", tmp_path / "params.yaml")
+    make_fast(tmp_path)  # the fixed model as the default: its keys are model.C, ...
     for args in (
         ["init", "-q"],
         ["add", "-A"],

@@ -45,16 +45,17 @@ def test_a_bad_value_is_stopped_by_the_check_stage_before_anything_is_deleted(re
     result = run(["dvc", "exp", "run", "-S", "model.C=abc"], repo, check=False)
     assert result.returncode != 0
     assert "error: [check] params.yaml: bad value for model.C" in result.stderr
-    assert "Running stage 'train'" not in result.stdout
+    assert "Running stage 'select'" not in result.stdout
     assert_as_committed(repo)
 
 
 def test_a_failure_inside_a_stage_restores_the_last_commit(repo):
-    # the config is valid; only the training split shows that k_neighbors is too large
+    # the config is valid; only the training rows show that k_neighbors is too large (in the
+    # select stage's folds, resampled as balance would)
     result = run(["dvc", "exp", "run", "-S", "balance.k_neighbors=3000"], repo, check=False)
     assert result.returncode != 0
-    assert "error: [balance] data/split/train.parquet" in result.stderr
-    assert "restored: [balance] the run failed; put back as in the last commit" in result.stdout
+    assert "error: [select]" in result.stderr and "k_neighbors" in result.stderr
+    assert "restored: [select] the run failed; put back as in the last commit" in result.stdout
     assert_as_committed(repo)
 
 

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tabpipe import cli
-from tests.dvc_repo import PROJECT, STAGES, env
+from tests.dvc_repo import PROJECT, STAGES, _fast_params_text, env
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ def tabpipe(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def trained(tmp_path_factory) -> Path:
     """A directory where every stage has run on the default data (no DVC needed)."""
     path = tmp_path_factory.mktemp("trained")
-    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    params = yaml.safe_load(_fast_params_text())
     params["evaluate"]["importance_repeats"] = 1  # the plots are not under test here
     (path / "params.yaml").write_text(yaml.safe_dump(params))
     for folder in ("schemas",):  # files stages read besides params.yaml, where the tree has them

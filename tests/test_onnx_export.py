@@ -31,6 +31,8 @@ def _classifiers() -> list[str]:
 
     names = []
     for path in sorted((CONF_DIR / "model").glob("*.yaml")):
+        if path.stem == "auto":  # it chooses one of these: each is exported on its own below
+            continue
         params = composed([f"model={path.stem}"], conf_dir=CONF_DIR)
         if is_classifier(instantiate_checked("model", dict(params["model"]))):
             names.append(path.stem)

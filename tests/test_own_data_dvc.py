@@ -122,7 +122,7 @@ def test_regression_with_a_chosen_regressor_reruns_train_and_evaluate_only(repo)
         "model=ridge",
         "model.alpha=10.0",
     )
-    assert affected_stages(result.stdout) == ["train", "evaluate"]
+    assert affected_stages(result.stdout) == ["select", "train", "evaluate"]
     assert "task is regression: using" not in result.stdout  # the choice is kept
     assert "cross-validation of Ridge on" in result.stdout
     assert scores(repo)["r2"] > 0.8

@@ -24,8 +24,19 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
+def committed(tmp_path_factory) -> Path:
+    """The project as committed: the default, model=auto (its one run in this file)."""
+    return copy_project(tmp_path_factory.mktemp("committed"), fast=False)
+
+
+@pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    return copy_project(tmp_path_factory.mktemp("pipeline"))
+    """The project with the fast fixed model as its default, run once and committed."""
+    root = copy_project(tmp_path_factory.mktemp("pipeline"))
+    run(["dvc", "repro"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-q", "-m", "the fast model's run"], root)
+    return root
 
 
 def out_hashes(lock_path: Path) -> dict[str, str]:
@@ -41,18 +52,25 @@ def out_hashes_of(text: str) -> dict[str, str]:
     }
 
 
-def test_cold_run_runs_every_stage_and_reproduces_the_committed_lock(repo):
+def test_cold_run_runs_every_stage_and_reproduces_the_committed_lock(committed):
+    repo = committed
     # the committed metric files would let DVC skip evaluate: remove them for a truly cold run
     shutil.rmtree(repo / "metrics")
     result = run(["dvc", "repro"], repo)
     assert affected_stages(result.stdout) == STAGES
-    committed = run(["git", "show", "HEAD:dvc.lock"], repo).stdout  # the project's HEAD
-    assert out_hashes(repo / "dvc.lock") == out_hashes_of(committed)
+    lock = run(["git", "show", "HEAD:dvc.lock"], repo).stdout  # the project's HEAD
+    assert out_hashes(repo / "dvc.lock") == out_hashes_of(lock)
     # nothing differs from what was committed: dvc.lock and the metric files, byte for byte
     assert run(["git", "status", "--porcelain"], repo).stdout == ""
+    # the default searched the families and says what it chose, in `dvc exp show`'s files
+    chosen = json.loads((repo / "metrics/select/metrics.json").read_text())
+    assert len(chosen["family_best"]) == 4 and chosen["tune"]["trials"] == 20
+    assert chosen["family"] in chosen["family_best"]
+    assert chosen["cv"]["roc_auc_mean"] == max(chosen["family_best"].values())
 
 
-def test_second_run_with_nothing_changed_runs_no_stage(repo):
+def test_second_run_with_nothing_changed_runs_no_stage(committed):
+    repo = committed
     result = run(["dvc", "repro"], repo)
     assert affected_stages(result.stdout) == []
     assert "Data and pipelines are up to date" in result.stdout
@@ -69,7 +87,7 @@ def test_model_override_reruns_train_and_evaluate_and_changes_the_model(repo):
     before = load_model(repo / "models/model.skops")
     assert before.named_steps["model"].C == 1.0
     result = run(["dvc", "exp", "run", "-n", "c-03", "-S", "model.C=0.3"], repo)
-    assert affected_stages(result.stdout) == ["train", "evaluate"]
+    assert affected_stages(result.stdout) == ["select", "train", "evaluate"]
     assert yaml.safe_load((repo / "params.yaml").read_text())["model"]["C"] == 0.3
     after = load_model(repo / "models/model.skops")
     assert after.named_steps["model"].C == 0.3  # the stage trained with the -S value
@@ -80,13 +98,19 @@ def test_model_override_reruns_train_and_evaluate_and_changes_the_model(repo):
 def test_balance_override_reruns_balance_to_evaluate(repo):
     reset(repo)
     result = run(["dvc", "exp", "run", "-n", "k3", "-S", "balance.k_neighbors=3"], repo)
-    assert affected_stages(result.stdout) == ["balance", "featurize", "train", "evaluate"]
+    assert affected_stages(result.stdout) == [
+        "select",
+        "balance",
+        "featurize",
+        "train",
+        "evaluate",
+    ]
 
 
 def test_group_override_picks_another_model(repo):
     reset(repo)
     result = run(["dvc", "exp", "run", "-n", "rf", "-S", "model=random_forest"], repo)
-    assert affected_stages(result.stdout) == ["train", "evaluate"]
+    assert affected_stages(result.stdout) == ["select", "train", "evaluate"]
     model = load_model(repo / "models/model.skops").named_steps["model"]
     assert type(model).__name__ == "RandomForestClassifier"
 

@@ -34,7 +34,7 @@ def test_the_default_config_passes_and_every_section_is_checked():
 
 
 def test_only_changed_sections_are_checked_again():
-    changed = with_values(model__C=0.3)
+    changed = with_values(model___trials_=10)
     assert changed_sections(changed, PARAMS) == {"model"}
     assert check_params(changed, previous=PARAMS) == ["data", "model"]
 

@@ -265,14 +265,14 @@ def test_unreachable_address_fails_fast_in_one_line(section, scheme):
     assert elapsed < CONNECT_TIMEOUT_S + 10
 
 
-def test_train_stage_reports_an_unreachable_cluster(featurized, tmp_path):  # noqa: F811
+def test_select_stage_reports_an_unreachable_cluster(featurized, tmp_path):  # noqa: F811
     workdir = Path(shutil.copytree(featurized, tmp_path / "work"))
     address = f"127.0.0.1:{closed_port()}"
     set_params(workdir, "tune", method="random", n_trials=2, backend="ray", ray_address=address)
     set_params(workdir, "model", _search_={"C": ["float", 0.01, 10, "log"]})
     assert_one_line_error(
-        run_stage("train", workdir),
-        "error: [train] params.yaml: tune.ray_address",
+        run_stage("select", workdir),
+        "error: [select] params.yaml: tune.ray_address",
         f"cannot reach {address}",
         "Fix:",
     )
@@ -305,3 +305,40 @@ def test_bayesian_batches_are_reproducible_and_a_batch_of_one_is_the_local_searc
     assert run(4) == run(4)
     assert run(4) != sequential  # TPE asked 4 at a time knows less: other trials
     assert run(4)[:4] == sequential[:4]  # the random start-up trials are the same
+
+
+def test_model_auto_on_ray_equals_the_local_search(section):
+    """model=auto's conditional space (families x balancings, warm starts first) on Ray, in
+    batches of one, gives the local study's trials and fold scores; each balancing its folds."""
+    from tabpipe.core.auto import ConditionalSpace, family_space, warm_starts
+    from tabpipe.core.training import build_candidate
+
+    scored = objective(section)
+    families = {
+        "logistic_regression": {"_target_": "sklearn.linear_model.LogisticRegression", "C": 1.0,
+                                "_search_": {"C": ["float", 0.01, 10, "log"]}},
+        "hist_gradient_boosting": {**MODEL, "_search_": SPACE},
+    }  # fmt: skip
+    weights = {"_target_": None, "class_weight": "balanced"}
+    balance = {"none": {"_target_": None}, "class_weight": weights}
+    spaces = {name: family_space(name, cfg, True) for name, cfg in families.items()}
+    warm = warm_starts(families, spaces, list(balance), "binary")
+    # two balancings, two fold lists (the second a copy: the scorer puts each list once)
+    fold_sets = {"none": scored.folds, "class_weight": list(scored.folds)}
+    build = partial(build_candidate, families, balance, "binary")
+    auto = CVObjective(build, scored.folds, scored.metric, fold_sets, "balancing")
+    space = ConditionalSpace(spaces, list(balance), warm)
+    settings = {"method": "bayesian", "n_trials": 6, "n_startup_trials": 2, "seed": 3}
+    with threadpool_limits(limits=1):
+        local = search(space, auto, section("tune", **settings), True, log=lambda _: None)
+    remote = search(
+        space,
+        auto,
+        section("tune", **settings, backend="ray", ray_parallel=1),
+        True,
+        log=lambda _: None,
+    )
+    assert [r.params["family"] for r in local[:2]] == list(families)  # the warm starts
+    assert local[2].params == {**local[0].params, "balancing": "class_weight"}
+    assert trials(remote) == trials(local)
+    assert {r.params["family"] for r in local} == set(families)

@@ -41,15 +41,16 @@ def test_a_stale_lock_fails_with_the_stages_and_the_fix(history):
     run(["tabpipe", "config", "compose"], history)
     commit(history, "model.C=0.3, results forgotten")
     result = run(["dvc", "repro"], history)
-    assert affected_stages(result.stdout) == ["train", "evaluate"]
+    assert affected_stages(result.stdout) == ["select", "train", "evaluate"]
     check = run(["tabpipe", "ci", "check-lock"], history, check=False)
     assert check.returncode == 1
     lines = check.stderr.strip().splitlines()
     assert len(lines) == 1, check.stderr
     assert (
-        "out of date: train (params model.C 1.0 -> 0.3); evaluate (deps models/model.skops"
+        "out of date: train (deps data/select/choice.json); evaluate (deps models/model.skops)"
         in lines[0]
     )
+    assert "select (params model.C 1.0 -> 0.3)" in lines[0]
     assert lines[0].endswith("Fix: run `make run`, then commit dvc.lock and metrics/")
     # the author follows the fix: the commit now holds its results and the check passes
     commit(history, "model.C=0.3", amend=True)

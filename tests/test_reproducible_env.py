@@ -81,7 +81,7 @@ def out_hashes(text: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    return copy_project(tmp_path_factory.mktemp("machines"))
+    return copy_project(tmp_path_factory.mktemp("machines"), fast=False)  # the committed default
 
 
 @pytest.mark.parametrize("index", range(3), ids=["best-kernel-8-threads", "old-kernel", "plain"])
@@ -105,7 +105,8 @@ def test_tree_models_write_the_same_bytes_under_every_variant(repo, model):
         [
             "python",
             "-c",
-            f"from tabpipe.project.conf_sync import compose; compose(['model={model}'])",
+            "from tabpipe.project.conf_sync import compose; "
+            f"compose(['model={model}', 'balance=smote'])",
         ],
         repo,
     )

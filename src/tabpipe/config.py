@@ -432,7 +432,7 @@ def instantiate_checked(section: str, cfg: dict, **extra: Any) -> Any:
     target = cfg.get("_target_")
     if target is None:
         return None
-    cfg = {k: v for k, v in cfg.items() if k not in RESERVED_KEYS.get(section, ())}
+    cfg = {k: v for k, v in cfg.items() if k not in RESERVED_KEYS.get(section.split(".")[0], ())}
     module_name, _, class_name = str(target).rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)

@@ -40,9 +40,12 @@ INFERRED_SCHEMA = Path("metrics/schema.yaml")  # the schema clean inferred from 
 SCHEMAS_DIR = Path("schemas")  # user-reviewed schemas (data.schema); a dependency of clean
 SPLIT_REPORT = Path("metrics/split.json")
 BALANCE_REPORT = Path("metrics/balance.json")
+CHOICE = Path("data/select/choice.json")  # the model select chose (and its score): train fits it
+BALANCING = Path("data/select/balance.json")  # the balancing select chose: balance applies it
+SELECT_LIVE_DIR = Path("metrics/select")
+SELECT_SELECTION = SELECT_LIVE_DIR / "selection.md"  # every trial of the search, ranked
+SELECT_BEST_PARAMS = SELECT_LIVE_DIR / "best_params.json"
 TRAIN_LIVE_DIR = Path("metrics/train")
-TRAIN_SELECTION = TRAIN_LIVE_DIR / "selection.md"  # every tuning trial, ranked
-TRAIN_BEST_PARAMS = TRAIN_LIVE_DIR / "best_params.json"
 EVALUATE_LIVE_DIR = Path("metrics/evaluate")
 EVALUATE_METRICS = EVALUATE_LIVE_DIR / "metrics.json"
 

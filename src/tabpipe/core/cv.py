@@ -227,6 +227,13 @@ class CVObjective:
     build: Callable[[dict[str, Any]], Any]
     folds: list[Fold]
     metric: Metric
+    # model=auto / balance=auto: the folds of each balancing (its resampling happens inside
+    # them), picked by the trial's value of `fold_key`; None: `folds` for every trial
+    fold_sets: dict[str, list[Fold]] | None = None
+    fold_key: str = "balancing"
+
+    def folds_for(self, params: dict[str, Any]) -> list[Fold]:
+        return self.folds if self.fold_sets is None else self.fold_sets[params[self.fold_key]]
 
     def __call__(self, params: dict[str, Any]) -> list[float]:
-        return score_folds(self.build(params), self.folds, self.metric)
+        return score_folds(self.build(params), self.folds_for(params), self.metric)

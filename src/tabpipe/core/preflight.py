@@ -139,15 +139,39 @@ def check_scale(cfg) -> None:
 def check_targets(params: dict, sections: tuple[str, ...]) -> None:
     """Build each `_target_` section: unknown keys and values the class rejects are named."""
     from tabpipe.config import load_target_section
+    from tabpipe.core.auto import AUTO_KEYS, is_auto, model_families
+    from tabpipe.core.tuning import SEARCH_KEY, parse_space
 
     for section in sections:
         cfg = load_target_section(section, params=params)
-        instantiate_checked(section, cfg)
-        if section == "model":
-            from tabpipe.core.tuning import SEARCH_KEY, parse_space
-
-            if cfg.get(SEARCH_KEY) is not None:
+        if not is_auto(cfg):
+            instantiate_checked(section, cfg)
+            if section == "model" and cfg.get(SEARCH_KEY) is not None:
                 parse_space(cfg[SEARCH_KEY])
+            continue
+        # model=auto / balance=auto: every candidate, as if it were picked alone
+        allowed = AUTO_KEYS if section == "model" else ("_target_", "candidates")
+        for key, value in cfg.items():
+            if key not in allowed:
+                raise PipelineError(
+                    f"params.yaml: unknown key {section}.{key}={value!r} for {section}=auto "
+                    f"(it takes {', '.join(allowed)})",
+                    fix=f"set it on a candidate (-S {section}.candidates.<name>.{key}=...), "
+                    f"or pick one: -S {section}=<a file name in conf/{section}/>",
+                )
+        candidates = cfg.get("candidates") or {}
+        if not candidates:
+            raise PipelineError(
+                f"params.yaml: {section}=auto has no {section}.candidates",
+                fix=f"list some under candidates in conf/{section}/auto.yaml",
+            )
+        for name, candidate in candidates.items():
+            instantiate_checked(f"{section}.candidates.{name}", dict(candidate))
+            if section == "model" and candidate.get(SEARCH_KEY) is not None:
+                parse_space(candidate[SEARCH_KEY], f"model.candidates.{name}")
+        if section == "model":
+            for task in (cfg.get("families") or {}) or ("binary",):
+                model_families(cfg, task)
 
 
 def changed_sections(params: dict, previous: dict | None) -> set[str]:

@@ -136,7 +136,7 @@ class RayScorer:
     objective: CVObjective
     nodes: set[str] = field(default_factory=set)  # the Ray nodes that ran a task
     tasks: int = 0
-    _fold_refs: list | None = None
+    _fold_refs: dict | None = None  # fold set (None: the only one) -> the folds' refs
     _task: Any = None
 
     def __call__(self, trials: list[dict[str, Any]]) -> list[list[float] | str]:
@@ -144,7 +144,12 @@ class RayScorer:
         import ray
 
         if self._fold_refs is None:
-            self._fold_refs = [ray.put(fold) for fold in self.objective.folds]
+            sets = self.objective.fold_sets or {None: self.objective.folds}
+            # each distinct list once (balancings without resampling share theirs)
+            put: dict[int, list] = {}
+            for folds in sets.values():
+                put.setdefault(id(folds), [ray.put(fold) for fold in folds])
+            self._fold_refs = {key: put[id(folds)] for key, folds in sets.items()}
             # SPREAD: CPU-bound tasks go to every node, not first to where the folds were put
             self._task = ray.remote(num_cpus=1, max_retries=0, scheduling_strategy="SPREAD")(
                 fit_and_score
@@ -159,7 +164,11 @@ class RayScorer:
             pending.append(
                 [
                     self._task.remote(estimator, ref, self.objective.metric)
-                    for ref in self._fold_refs
+                    for ref in self._fold_refs[
+                        None
+                        if self.objective.fold_sets is None
+                        else params[self.objective.fold_key]
+                    ]
                 ]
             )
         out: list[list[float] | str] = []

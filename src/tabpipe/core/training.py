@@ -17,12 +17,31 @@ from typing import Any
 import pandas as pd
 
 from tabpipe.config import instantiate_checked
+from tabpipe.core.auto import (
+    BALANCING,
+    FAMILY,
+    ConditionalSpace,
+    balancing_name,
+    balancings,
+    chosen_model,
+    family_space,
+    is_auto,
+    model_families,
+    warm_starts,
+)
 from tabpipe.core.cv import CVObjective, Metric, main_metric, prepare_folds, splits
 from tabpipe.core.features import build_transformer
 from tabpipe.core.models import for_task
-from tabpipe.core.scale import cv_sample_size, large_data_model, large_data_sampler, sample_rows
+from tabpipe.core.scale import (
+    cv_sample_size,
+    large_data_model,
+    large_data_sampler,
+    over,
+    sample_rows,
+)
 from tabpipe.core.tuning import (
     SEARCH_KEY,
+    TRIALS_KEY,
     TrialResult,
     applicable_space,
     best_trial,
@@ -36,11 +55,21 @@ from tabpipe.core.tuning import (
 )
 from tabpipe.errors import PipelineError
 
+RESERVED = (SEARCH_KEY, TRIALS_KEY)  # read by the search, not part of the chosen model
+
 
 def build_estimator(model_cfg: dict, params: dict, class_weight: str | None, task: str = "binary"):
     """The configured estimator for the task, with `params` (a trial's) and class weights."""
     estimator, _ = for_task(instantiate_checked("model", {**model_cfg, **params}), task)
     return with_class_weight(estimator, class_weight, task)
+
+
+def build_candidate(
+    families: dict[str, dict], balance: dict[str, dict], task: str, params: dict[str, Any]
+):
+    """The estimator of one trial of model=auto's conditional space (class weights set)."""
+    cfg = chosen_model(families, params)
+    return build_estimator(cfg, {}, balance[params[BALANCING]].get("class_weight"), task)
 
 
 def with_class_weight(estimator, class_weight: str | None, task: str):
@@ -65,6 +94,12 @@ class Selection:
     winner: TrialResult
     estimator: Any
     notes: list[str] = field(default_factory=list)
+    # what train fits and balance applies (data/select/choice.json): the winner's model
+    # section (tuned values in) and balance section, and their names
+    model_cfg: dict = field(default_factory=dict)
+    balance_cfg: dict = field(default_factory=dict)
+    family: str = ""
+    balancing: str = ""
 
 
 def select_model(
@@ -78,6 +113,8 @@ def select_model(
     split) and return the winner, unfitted. `cfg` holds the model, balance, cv, tune, featurize
     and scale sections; `n_train` is the whole split's row count (the large-data switches are
     decided on it, as in the balance stage)."""
+    from omegaconf import OmegaConf
+
     model_cfg, balance_cfg = cfg["model"], cfg["balance"]
     cv_cfg, tune_cfg, featurize_cfg, scale_cfg = (
         cfg["cv"],
@@ -85,31 +122,44 @@ def select_model(
         cfg["featurize"],
         cfg["scale"],
     )
-    model_cfg, large_note = large_data_model(model_cfg, n_train, scale_cfg)
-    if large_note:
-        echo(f"train: {large_note}")
     target, task = columns["target"], columns.get("task", "binary")
+    replacement = scale_cfg.large_data_model
+    if is_auto(model_cfg) and replacement and over(n_train, scale_cfg.large_data_rows):
+        # the families' search would take hours: the large-data model stands in for them all
+        model_cfg = OmegaConf.to_container(replacement, resolve=True)
+        large_note = (
+            f"{n_train:,} training rows > scale.large_data_rows={scale_cfg.large_data_rows:,}: "
+            f"model=auto fits only {model_cfg['_target_']} (scale.large_data_model)"
+        )
+    else:
+        model_cfg, large_note = large_data_model(model_cfg, n_train, scale_cfg)
+    if large_note:
+        echo(f"select: {large_note}")
+    if is_auto(model_cfg) or (task != "regression" and is_auto(balance_cfg)):
+        return _select_auto(rows, columns, n_train, {**cfg, "model": model_cfg}, echo)
+    if is_auto(balance_cfg):  # regression: nothing to balance
+        balance_cfg = {"_target_": None}
     metric = main_metric(cv_cfg.metric, task)
     check_backend(tune_cfg)  # an unreachable Ray cluster fails now, not after the folds
     tune_cfg, budget_note = trial_budget(tune_cfg, model_cfg)
     if budget_note:
-        echo(f"train: {budget_note}")
+        echo(f"select: {budget_note}")
     class_weight = balance_cfg.get("class_weight")
     space = parse_space(model_cfg.get(SEARCH_KEY)) if tune_cfg.method != "none" else []
     estimator, note = for_task(instantiate_checked("model", model_cfg), task)
     configured = with_class_weight(estimator, class_weight, task)  # fails before any fold
     if note:  # a classifier's config on a regression task: its regressor stands in
-        echo(f"train: {note}")
+        echo(f"select: {note}")
     accepted = set(configured.get_params(deep=False))
     space, skipped = applicable_space(space, accepted, type(configured).__name__, bool(note))
     if skipped:
-        echo(f"train: not searched for the regressor: {', '.join(skipped)}")
+        echo(f"select: not searched for the regressor: {', '.join(skipped)}")
 
     sample = cv_sample_size(len(rows), scale_cfg.cv_max_rows)
     if sample is not None:
         rows = sample_rows(rows, target, sample, cv_cfg.seed, stratify=task != "regression")
         echo(
-            f"train: {n_train:,} training rows > scale.cv_max_rows={scale_cfg.cv_max_rows:,}: "
+            f"select: {n_train:,} training rows > scale.cv_max_rows={scale_cfg.cv_max_rows:,}: "
             f"cross-validating on a {'stratified ' if task != 'regression' else ''}sample of "
             f"{sample:,} rows (the final model is fitted on all of them)"
         )
@@ -129,7 +179,7 @@ def select_model(
         X, y, splits(cv_cfg, rows, y, task), sampler, transformer, columns["categorical"]
     )
     echo(
-        f"train: {len(folds)}-fold {cv_cfg.strategy} cross-validation of "
+        f"select: {len(folds)}-fold {cv_cfg.strategy} cross-validation of "
         f"{type(configured).__name__} on {len(rows)} rows ({metric.name}), tune={tune_cfg.method}"
     )
     build = partial(build_estimator, model_cfg, class_weight=class_weight, task=task)
@@ -138,16 +188,186 @@ def select_model(
     )
     winner = best_trial(results, metric.greater_is_better)
     echo(
-        f"train: cross-validated {metric.name} {winner.mean:.4f} ± {winner.std:.4f}; refitting"
+        f"select: cross-validated {metric.name} {winner.mean:.4f} ± {winner.std:.4f}; refitting"
         + (f" with {winner.params}" if winner.params else "")
         + " on the whole training split"
     )
-    return Selection(metric, tune_cfg, results, winner, build(winner.params))
+    chosen = {k: v for k, v in {**model_cfg, **winner.params}.items() if k not in RESERVED}
+    return Selection(
+        metric,
+        tune_cfg,
+        results,
+        winner,
+        build(winner.params),
+        model_cfg=chosen,
+        balance_cfg=dict(balance_cfg),
+        family=family_name(model_cfg),
+        balancing=balancing_name(balance_cfg) if task != "regression" else "none",
+    )
 
 
-def training_metrics(model, X_train, y_train, task: str, selection: Selection) -> dict[str, Any]:
-    """The train stage's dvclive metrics: training score, CV mean and std, trial counts."""
+def family_name(model_cfg: dict) -> str:
+    """A fixed model's name: its class (LogisticRegression)."""
+    return str(model_cfg.get("_target_")).rpartition(".")[2]
+
+
+def cv_rows(rows: pd.DataFrame, columns: dict, n_train: int, cfg: dict, echo) -> pd.DataFrame:
+    """The rows cross-validation uses: all, or a sample above scale.cv_max_rows."""
+    target, task = columns["target"], columns.get("task", "binary")
+    cv_cfg, scale_cfg = cfg["cv"], cfg["scale"]
+    sample = cv_sample_size(len(rows), scale_cfg.cv_max_rows)
+    if sample is None:
+        return rows
+    echo(
+        f"select: {n_train:,} training rows > scale.cv_max_rows={scale_cfg.cv_max_rows:,}: "
+        f"cross-validating on a {'stratified ' if task != 'regression' else ''}sample of "
+        f"{sample:,} rows (the final model is fitted on all of them)"
+    )
+    return sample_rows(rows, target, sample, cv_cfg.seed, stratify=task != "regression")
+
+
+def _select_auto(
+    rows: pd.DataFrame, columns: dict, n_train: int, cfg: dict, echo: Callable[[str], None]
+) -> Selection:
+    """model=auto and/or balance=auto: one seeded study over families x balancings x each
+    family's space (tabpipe.core.auto), warm starts first, a budget of trials."""
+    from omegaconf import OmegaConf
+
+    model_cfg, balance_cfg = cfg["model"], cfg["balance"]
+    cv_cfg, tune_cfg = cfg["cv"], cfg["tune"]
+    featurize_cfg, scale_cfg = cfg["featurize"], cfg["scale"]
+    target, task = columns["target"], columns.get("task", "binary")
+    metric = main_metric(cv_cfg.metric, task)
+    check_backend(tune_cfg)
+    searched_models = is_auto(model_cfg)
+    families = (
+        model_families(model_cfg, task) if searched_models else {family_name(model_cfg): model_cfg}
+    )
+    balance = balancings(balance_cfg, task)
+    tuned = searched_models or tune_cfg.method != "none"
+    spaces = {name: family_space(name, c, tuned) for name, c in families.items()}
+    warm = warm_starts(families, spaces, list(balance), task)
+    if tune_cfg.n_trials is not None:
+        budget, why = tune_cfg.n_trials, "tune.n_trials"
+    elif searched_models or tune_cfg.method != "none":
+        budget, why = int(model_cfg.get(TRIALS_KEY) or len(warm)), f"model.{TRIALS_KEY}"
+    else:
+        budget, why = len(warm), "one trial per balancing (tune=none)"
+    method = "random" if tune_cfg.method == "random" else tune_cfg.method
+    method = "bayesian" if method == "none" else method
+    search_cfg = OmegaConf.merge(tune_cfg, {"method": method, "n_trials": budget})
+
+    rows = cv_rows(rows, columns, n_train, cfg, echo)
+    X, y = rows[columns["numeric"] + columns["categorical"]], rows[target]
+    transformer = build_transformer(
+        featurize_cfg,
+        columns["numeric"],
+        columns["categorical"],
+        featurize_cfg.seed,
+        task,
+        columns.get("continuous"),
+    )
+    cuts = splits(cv_cfg, rows, y, task)
+    prepared: dict[str, list] = {}
+    fold_sets = {}
+    for name, bcfg in balance.items():
+        sampler = None if task == "regression" else instantiate_checked("balance", bcfg)
+        sampler, _ = large_data_sampler(sampler, n_train, scale_cfg.max_smote_rows)
+        key = repr(bcfg.get("_target_") and sorted(bcfg.items()))  # same resampling, same folds
+        if key not in prepared:
+            prepared[key] = prepare_folds(X, y, cuts, sampler, transformer, columns["categorical"])
+        fold_sets[name] = prepared[key]
+    echo(
+        f"select: {len(cuts)}-fold {cv_cfg.strategy} cross-validation on {len(rows)} rows "
+        f"({metric.name}) of {', '.join(families)} x balancing {', '.join(balance)}: "
+        f"{budget} trials ({why}), {len(warm)} warm starts, then {method}"
+    )
+    build = partial(build_candidate, families, balance, task)
+    objective = CVObjective(build, next(iter(fold_sets.values())), metric, fold_sets, BALANCING)
+    space = ConditionalSpace(spaces, list(balance), warm)
+    results = search(space, objective, search_cfg, metric.greater_is_better, metric.name)
+    winner = best_trial(results, metric.greater_is_better)
+    family, balancing = winner.params[FAMILY], winner.params[BALANCING]
+    chosen = {k: v for k, v in chosen_model(families, winner.params).items() if k not in RESERVED}
+    echo(
+        f"select: {family} with balancing {balancing}: cross-validated {metric.name} "
+        f"{winner.mean:.4f} ± {winner.std:.4f} (trial {winner.number + 1} of {len(results)})"
+    )
+    return Selection(
+        metric,
+        search_cfg,
+        results,
+        winner,
+        build(winner.params),
+        model_cfg=chosen,
+        balance_cfg=balance[balancing],
+        family=family,
+        balancing=balancing,
+    )
+
+
+def family_scores(selection: Selection) -> dict[str, float]:
+    """The best cross-validated score of each family searched (model=auto)."""
+    best: dict[str, float] = {}
+    sign = 1.0 if selection.metric.greater_is_better else -1.0
+    for r in selection.results:
+        if r.state != "complete":
+            continue
+        name = str(r.params.get(FAMILY, selection.family))
+        if name not in best or sign * r.mean > sign * best[name]:
+            best[name] = r.mean
+    return {k: round(v, 6) for k, v in best.items()}
+
+
+def choice_record(selection: Selection) -> dict[str, Any]:
+    """data/select/choice.json: the model train fits (class weights from the balancing), and
+    its score."""
     metric, winner = selection.metric, selection.winner
+    return {
+        "family": selection.family,
+        "balancing": selection.balancing,
+        "model": {k: plain(v) for k, v in selection.model_cfg.items()},
+        "metric": metric.name,
+        "cv_mean": round(winner.mean, 6),
+        "cv_std": round(winner.std, 6),
+    }
+
+
+def balancing_record(selection: Selection) -> dict[str, Any]:
+    """data/select/balance.json: the balancing the balance stage applies. A file of its own,
+    so a change of the model alone leaves the balance stage's dependencies as they were."""
+    return {
+        "balancing": selection.balancing,
+        "balance": {k: plain(v) for k, v in selection.balance_cfg.items()},
+    }
+
+
+def estimator_from_choice(choice: dict, balancing: dict, task: str):
+    """The chosen estimator, unfitted, with the chosen balancing's class weights."""
+    return build_estimator(choice["model"], {}, balancing["balance"].get("class_weight"), task)
+
+
+def selection_metrics(selection: Selection) -> dict[str, Any]:
+    """The select stage's dvclive metrics: the choice, its CV mean and std, trial counts,
+    and (model=auto) the best score of each family."""
+    metric, winner = selection.metric, selection.winner
+    values: dict[str, Any] = {
+        "family": selection.family,
+        "balancing": selection.balancing,
+        f"cv/{metric.name}_mean": round(winner.mean, 6),
+        f"cv/{metric.name}_std": round(winner.std, 6),
+        "cv/folds": len(winner.scores),
+        "tune/trials": len(selection.results),
+        "tune/best_trial": winner.number + 1,
+    }
+    families = family_scores(selection)
+    if len(families) > 1:
+        values.update({f"family_best/{name}": score for name, score in families.items()})
+    return values
+
+
+def training_metrics(model, X_train, y_train, task: str, choice: dict) -> dict[str, Any]:
+    """The train stage's dvclive metrics: training score and rows, and the choice's CV score."""
     values: dict[str, Any] = {}
     if task == "binary":
         from sklearn.metrics import roc_auc_score
@@ -155,11 +375,6 @@ def training_metrics(model, X_train, y_train, task: str, selection: Selection) -
         auc = roc_auc_score(y_train, model.predict_proba(X_train)[:, 1])
         values["train/roc_auc"] = round(float(auc), 6)
     values["train/rows"] = int(len(X_train))
-    values[f"cv/{metric.name}_mean"] = round(winner.mean, 6)
-    values[f"cv/{metric.name}_std"] = round(winner.std, 6)
-    values["cv/folds"] = len(winner.scores)
-    values["tune/trials"] = len(selection.results)
-    values["tune/best_trial"] = winner.number + 1
     return values
 
 
@@ -180,7 +395,8 @@ def selection_markdown(model, selection: Selection) -> str:
     chosen = {k: plain(v) for k, v in model.get_params(deep=False).items()}
     better = "higher" if metric.greater_is_better else "lower"
     header = {
-        "model": type(model).__name__,
+        "model": type(model).__name__ + (f" ({selection.family})" if selection.family else ""),
+        "balancing": selection.balancing,
         "tune": selection.tune_cfg.method,
         "metric": f"{metric.name} ({better} is better), {len(winner.scores)} folds",
         "trials": len(results),

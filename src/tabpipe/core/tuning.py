@@ -314,6 +314,20 @@ def _optuna_search(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     n_trials, timeout = cfg.n_trials, cfg.timeout_s
+    conditional = not isinstance(space, list)  # tabpipe.core.auto.ConditionalSpace
+    if conditional:
+        draw = space.suggest
+    else:
+        flat = space
+
+        def draw(trial):
+            return suggest(trial, flat)
+
+    if cfg.method == "grid" and conditional:
+        raise PipelineError(
+            "params.yaml: tune.method=grid cannot search model=auto / balance=auto",
+            fix="use -S tune=bayesian (or tune=random), or pick one model and balancing",
+        )
     if cfg.method == "grid":
         grid = grid_values(space, cfg.grid_points)
         size = math.prod(len(v) for v in grid.values())
@@ -330,9 +344,16 @@ def _optuna_search(
     elif cfg.method == "random":
         sampler = optuna.samplers.RandomSampler(seed=cfg.seed)
     else:
-        sampler = optuna.samplers.TPESampler(
-            seed=cfg.seed, n_startup_trials=cfg.n_startup_trials, multivariate=True
-        )
+        import warnings
+
+        with warnings.catch_warnings():  # `group` (for the conditional space) is experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(
+                seed=cfg.seed,
+                n_startup_trials=cfg.n_startup_trials,
+                multivariate=True,
+                **({"group": True} if conditional else {}),
+            )
     if n_trials is None and timeout is None:
         raise PipelineError(
             f"params.yaml: tune.method={cfg.method} needs tune.n_trials or tune.timeout_s",
@@ -341,6 +362,8 @@ def _optuna_search(
 
     direction = "maximize" if greater_is_better else "minimize"
     study = optuna.create_study(direction=direction, sampler=sampler)
+    for point in space.warm if conditional else []:
+        study.enqueue_trial(point)  # warm starts: scored first, in order
     errors: dict[int, str] = {}
     total = "?" if n_trials is None else str(n_trials)
     started = time.perf_counter()
@@ -353,7 +376,7 @@ def _optuna_search(
             size = min(size, n_trials - asked)
         trials = [study.ask() for _ in range(size)]
         asked += size
-        outcomes = score([suggest(trial, space) for trial in trials])
+        outcomes = score([draw(trial) for trial in trials])
         for trial, outcome in zip(trials, outcomes, strict=True):
             if isinstance(outcome, str):
                 errors[trial.number] = outcome
@@ -380,7 +403,7 @@ def _optuna_search(
         results.append(
             TrialResult(
                 trial.number,
-                {k: trial.params[k] for k in (p.name for p in space) if k in trial.params},
+                trial_params(trial, space, conditional),
                 float(np.mean(scores)) if done else None,
                 float(np.std(scores)) if done else None,
                 scores,
@@ -395,6 +418,18 @@ def _optuna_search(
             fix="check model._search_ against the estimator's parameters, or raise tune.timeout_s",
         )
     return results
+
+
+def trial_params(trial, space, conditional: bool) -> dict[str, Any]:
+    """A trial's values: the space's, in its order (conditional: the family, the balancing,
+    then what that family's space drew, with a fixed family or balancing filled in)."""
+    if not conditional:
+        return {k: trial.params[k] for k in (p.name for p in space) if k in trial.params}
+    from tabpipe.core.auto import BALANCING, FAMILY
+
+    fixed = {FAMILY: next(iter(space.families)), BALANCING: space.balancings[0]}
+    head = {k: trial.params.get(k, fixed[k]) for k in (FAMILY, BALANCING)}
+    return {**head, **{k: v for k, v in trial.params.items() if k not in head}}
 
 
 def best_trial(results: list[TrialResult], greater_is_better: bool) -> TrialResult:
@@ -437,7 +472,12 @@ def selection_report(
     lines += ["", "## Winner's parameters (refitted on the whole training split)", ""]
     lines += ["| parameter | value |", "|---|---|"]
     lines += [f"| {k} | {plain(v)} |" for k, v in winner_params.items()]
-    names = sorted({k for r in results for k in r.params})
+    # the family and the balancing of a model=auto search first, then the rest by name
+    head = ("family", "balancing")
+    names = sorted(
+        {k for r in results for k in r.params},
+        key=lambda n: (head.index(n) if n in head else len(head), n),
+    )
     lines += ["", f"## Trials, best first ({metric_name}, mean ± std over the folds)", ""]
     lines.append("| rank | trial | " + f"{metric_name} | std | " + " | ".join(names) + " |")
     lines.append("|" + "---|" * (4 + len(names)))

@@ -1,7 +1,9 @@
-"""balance: resample the training split only; validation and test are not read here."""
+"""balance: resample the training split only, with the balancing select chose
+(data/select/balance.json: none and class weights pass the rows through); validation and test
+are not read here."""
 
 from tabpipe import io
-from tabpipe.config import instantiate_checked, load_params, load_section, load_target_section
+from tabpipe.config import instantiate_checked, load_params, load_section
 from tabpipe.core.balancing import resample
 from tabpipe.core.scale import large_data_sampler
 from tabpipe.errors import PipelineError, stage_main
@@ -10,7 +12,7 @@ from tabpipe.errors import PipelineError, stage_main
 @stage_main("balance")
 def main() -> None:
     params = load_params()
-    sampler_cfg = load_target_section("balance", params=params)
+    sampler_cfg = io.read_json(io.BALANCING)["balance"]
     scale_cfg = load_section("scale", params=params)
     columns = io.read_json(io.COLUMNS)
     train_path = io.split_path("train")

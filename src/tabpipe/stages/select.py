@@ -1,0 +1,71 @@
+"""select: cross-validate (and search) the candidates on the unbalanced training split; write
+the choice that balance applies and train fits.
+
+With model=auto / balance=auto the search runs across model families and balancings
+(tabpipe.core.auto); with a fixed model it cross-validates (or tunes) that one. The choice is
+data/select/choice.json (the model) and data/select/balance.json (the balancing);
+metrics/select/ shows it in `dvc exp show`: the family, the balancing, the cross-validated
+score and each family's best.
+"""
+
+from tabpipe import io
+from tabpipe.config import load_params, load_section, load_target_section
+from tabpipe.core.training import (
+    balancing_record,
+    best_params,
+    choice_record,
+    select_model,
+    selection_markdown,
+    selection_metrics,
+    trial_points,
+)
+from tabpipe.errors import stage_main
+
+
+@stage_main("select")
+def main() -> None:
+    from threadpoolctl import threadpool_limits
+
+    # One thread for OpenMP and BLAS: fold scores (and so the choice) of histogram gradient
+    # boosting depend on the thread count otherwise; queued experiments share the cores.
+    with threadpool_limits(limits=1):
+        select()
+
+
+def select() -> None:
+    params = load_params()
+    cfg = {
+        "model": load_target_section("model", params=params),
+        "balance": load_target_section("balance", params=params),
+        **{s: load_section(s, params=params) for s in ("cv", "tune", "featurize", "scale")},
+    }
+    columns = io.read_json(io.COLUMNS)
+    n_train = io.parquet_rows(io.split_path("train"))
+    selection = select_model(io.read_parquet(io.split_path("train")), columns, n_train, cfg)
+    io.write_json(choice_record(selection), io.CHOICE)
+    io.write_json(balancing_record(selection), io.BALANCING)
+
+    from dvclive import Live
+
+    with Live(str(io.SELECT_LIVE_DIR), dvcyaml=False, save_dvc_exp=False) as live:
+        for name, value in selection_metrics(selection).items():
+            live.log_metric(name, value, plot=False)
+        live.log_plot(
+            "trials",
+            trial_points(selection),
+            x="trial",
+            y="score",
+            template="linear",
+            title=f"Cross-validated {selection.metric.name} by trial "
+            f"(tune={selection.tune_cfg.method})",
+        )
+    io.write_json(best_params(selection), io.SELECT_BEST_PARAMS)
+    io.write_text(selection_markdown(selection.estimator, selection), io.SELECT_SELECTION)
+    print(
+        f"select: chose {selection.family} with balancing {selection.balancing} "
+        f"({io.CHOICE}); every trial in {io.SELECT_SELECTION}"
+    )
+
+
+if __name__ == "__main__":
+    main()

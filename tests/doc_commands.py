@@ -1,9 +1,9 @@
 """Run the commands the README and the docs pages show, as a user types them.
 
 A page's ```bash blocks are the commands a reader would type. Each one is either run by
-tests/test_readme_commands.py or tests/test_docs_commands.py in a fresh copy of the project on the
-default data, or carries `<!-- not run: REASON -->` on the line before its fence, saying why it
-cannot run here (a cloud remote, a cluster). Within a block:
+tests/test_docs_commands.py in a fresh copy of the project on the default data, or carries
+`<!-- not run: REASON -->` on the line before its fence, saying why it cannot run here (a cloud
+remote, a cluster). Within a block:
 
 - a line's trailing comment (`  # ...`) is not part of the command; `exit N` in it is the status
   the command must end with (e.g. `make monitor` on a drifted batch: exit 2);

@@ -1,8 +1,12 @@
-"""The docs pages' commands work as a reader types them (tests/doc_commands.py says how).
+"""The README's and the docs pages' commands work as a reader types them (tests/doc_commands.py
+says how).
 
-Every ```bash block and every `$ ` transcript of docs/*.md runs in one fresh copy of the project
-on the default data, each block from the committed state, unless it carries
-`<!-- not run: REASON -->`. A transcript's printed lines must still be what the command prints.
+Every ```bash block of the README and every ```bash block and `$ ` transcript of docs/*.md runs
+in one fresh copy of the project on the default data, unless it carries
+`<!-- not run: REASON -->`: each README block from the committed state (its sections stand
+alone), each page from the committed state and then top to bottom (a page is a path through a
+task). `make run` must print the metrics the README shows and leave `git status` clean. A
+transcript's printed lines must still be what the command prints.
 """
 
 from __future__ import annotations
@@ -16,6 +20,13 @@ from tests.dvc_repo import PROJECT, VENV_BIN, copy_project, run
 from tests.trained_project import running_server
 
 PAGES = sorted((PROJECT / "docs").glob("*.md"))
+README = PROJECT / "README.md"
+
+
+def test_the_readme_lists_its_commands_in_bash_blocks():
+    found = blocks(README)
+    assert len(found) >= 4 and not any(b.not_run for b in found)
+    assert [c for c, _ in found[0].commands()] == ["make run", "make test"]
 
 
 def test_every_command_in_the_docs_is_in_a_bash_block_or_a_transcript():
@@ -63,10 +74,29 @@ def test_the_stages_shown_are_the_pipelines_in_an_order_they_can_run(page):
 def prepared(tmp_path_factory):
     """A fresh copy of the project after `make run` (where a reader of every page starts)
     and its commit."""
-    repo = copy_project(tmp_path_factory.mktemp("docs") / "clone")
+    # the default's run (model=auto): the README and the pages show its figures
+    repo = copy_project(tmp_path_factory.mktemp("docs") / "clone", fast=False)
     (repo / ".venv").symlink_to(VENV_BIN.parent)
     run(["bash", "-c", "source .venv/bin/activate && dvc repro -q"], repo)
     return repo, run("git rev-parse HEAD", repo).stdout.strip()
+
+
+@pytest.mark.slow
+def test_every_readme_command_runs_and_make_run_prints_the_readme_metrics(prepared):
+    repo, start = prepared
+    readme = README.read_text(encoding="utf-8")
+    shown_metrics = re.search(r"```text\n(.*?)```", readme, re.S)[1].strip()
+
+    def check_make_run(command: str, stdout: str) -> None:
+        if command == "make run":
+            assert shown_metrics in stdout, stdout[-2000:]
+            assert run("git status --porcelain", repo).stdout == ""
+
+    ran = []
+    for block in blocks(README):
+        reset(repo, start)  # each README section stands alone
+        ran += run_block(block, repo, after=check_make_run)
+    assert "make run" in ran and any(line.startswith("dvc exp run") for line in ran)
 
 
 RUN_PAGES = [p.name for p in PAGES if any(b.not_run is None for b in page_blocks(p))]

@@ -53,7 +53,7 @@ def in_one_process(repo: Path) -> float:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        repo = copy_project(Path(tmp) / "repo")
+        repo = copy_project(Path(tmp) / "repo", fast=False)
         shutil.rmtree(repo / "metrics", ignore_errors=True)
         cold, out = timed(["dvc", "repro"], repo)
         assert len(re.findall(r"Running stage", out)) == 7, out

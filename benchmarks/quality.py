@@ -303,7 +303,7 @@ def rows_hash(split: Path) -> str:
 
 
 def run_pipeline(spec: dict, tmp: Path, overrides: list[str]) -> dict:
-    repo = copy_project(tmp / spec["name"])
+    repo = copy_project(tmp / spec["name"], fast=False)
     csv = tmp / "tables" / f"{spec['name']}.csv"
     export_table(spec, csv)
     args = ["dvc", "exp", "run", "-S", "data=csv", "-S", f"data.path={csv}"]

@@ -158,7 +158,7 @@ def bench(
     noop_only: bool = False,
 ):
     with tempfile.TemporaryDirectory() as tmp:
-        repo = copy_project(Path(tmp) / "repo")
+        repo = copy_project(Path(tmp) / "repo", fast=False)
         shutil.rmtree(repo / "metrics", ignore_errors=True)
         configure(repo, n_rows)
         progress = RESULTS.with_name(f"scale_{n_rows}_progress.json")

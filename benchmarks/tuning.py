@@ -64,7 +64,7 @@ def outcome(repo: Path) -> dict:
 
 
 def run_case(tmp: Path, name: str, overrides: list[str]) -> dict:
-    repo = copy_project(tmp / name)
+    repo = copy_project(tmp / name, fast=False)
     timed(["dvc", "repro"], repo)  # the upstream stages, so the timing below is the search alone
     seconds = timed(["dvc", "exp", "run", *sum((["-S", o] for o in overrides), [])], repo)
     result = {"overrides": overrides, "seconds": seconds, **outcome(repo)}
@@ -84,7 +84,7 @@ def own_data(tmp: Path, tables: list[str]) -> list[dict]:
 
 
 def sweep(tmp: Path, jobs: int) -> dict:
-    repo = copy_project(tmp / f"sweep-j{jobs}")
+    repo = copy_project(tmp / f"sweep-j{jobs}", fast=False)
     timed(["dvc", "repro"], repo)
     models = "model=logistic_regression,hist_gradient_boosting,random_forest"
     timed(["dvc", "exp", "run", "--queue", "-S", models, "-S", "balance=none,smote"], repo)
@@ -146,7 +146,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        default = copy_project(tmp / "default")
+        default = copy_project(tmp / "default", fast=False)
         results["default"] = {"seconds_cold": timed(["dvc", "repro"], default), **outcome(default)}
         print(json.dumps(results["default"], indent=2), flush=True)
         first = run_case(tmp, "bayesian-1", ["tune=bayesian"])

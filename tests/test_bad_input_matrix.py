@@ -225,7 +225,7 @@ CASES = [
          ("stage", "clean"), ("[clean]", RAW, "1 schema violation", "column 'tenure'"),
          raw_table(lambda t: t.assign(tenure="long")), writes=("metrics/validation.json",)),
     Case("smote-neighbours", "table", "balance.k_neighbors above the minority's size",
-         ("stage", "balance"), ("[balance]", "balance.k_neighbors=3000"),
+         ("stage", "select"), ("[select]", "balance.k_neighbors=3000"),
          params={"balance.k_neighbors": 3000}),
     # model files: evaluate and batch scoring
     Case("model-truncated", "model file", "a truncated models/model.skops",

@@ -74,7 +74,7 @@ def test_make_report_shows_both_metrics_the_parameter_and_the_stages(history):
     stages = re.findall(r"^\| `(\w+)` \|", report.split("### Stages that reran")[1], re.M)
     # check reads every params key, so it reruns on any change (its output stays the same)
     assert sorted(stages) == ["check", "evaluate", "select", "train"]
-    assert "| `train` | params model.C 1.0 -> 0.3 |" in report
+    assert "| `select` | params model.C 1.0 -> 0.3 |" in report  # train follows its choice
     assert f"test ROC-AUC {old:.4f} → {new:.4f}" in report
     # the plots: one page with everything, one Vega-Lite spec per plot declared in dvc.yaml
     assert (history / "dvc_plots/index.html").exists()

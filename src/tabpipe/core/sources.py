@@ -68,12 +68,9 @@ class CsvDialect:
 
     def as_json(self) -> dict[str, Any]:
         """For metrics/fetch.json."""
+        read = {k: v for k, v in self.read_args().items() if k != "escapechar"}
         return {
-            "sep": self.sep,
-            "encoding": self.encoding,
-            "decimal": self.decimal,
-            "thousands": self.thousands,
-            "quotechar": self.quotechar,
+            **read,
             "bom": self.bom,
             "detected": list(self.detected),
         }

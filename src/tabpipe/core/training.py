@@ -58,6 +58,18 @@ from tabpipe.errors import PipelineError
 RESERVED = (SEARCH_KEY, TRIALS_KEY)  # read by the search, not part of the chosen model
 
 
+def fold_transformer(featurize_cfg, columns: dict, task: str):
+    """The featurize stage's transformer for these columns, to be fitted inside each fold."""
+    return build_transformer(
+        featurize_cfg,
+        columns["numeric"],
+        columns["categorical"],
+        featurize_cfg.seed,
+        task,
+        columns.get("continuous"),
+    )
+
+
 def build_estimator(model_cfg: dict, params: dict, class_weight: str | None, task: str = "binary"):
     """The configured estimator for the task, with `params` (a trial's) and class weights."""
     estimator, _ = for_task(instantiate_checked("model", {**model_cfg, **params}), task)
@@ -167,14 +179,7 @@ def select_model(
     sampler = None if task == "regression" else instantiate_checked("balance", balance_cfg)
     # the same switch as the balance stage, decided on the same count (the whole split)
     sampler, _ = large_data_sampler(sampler, n_train, scale_cfg.max_smote_rows)
-    transformer = build_transformer(
-        featurize_cfg,
-        columns["numeric"],
-        columns["categorical"],
-        featurize_cfg.seed,
-        task,
-        columns.get("continuous"),
-    )
+    transformer = fold_transformer(featurize_cfg, columns, task)
     folds = prepare_folds(
         X, y, splits(cv_cfg, rows, y, task), sampler, transformer, columns["categorical"]
     )
@@ -259,14 +264,7 @@ def _select_auto(
 
     rows = cv_rows(rows, columns, n_train, cfg, echo)
     X, y = rows[columns["numeric"] + columns["categorical"]], rows[target]
-    transformer = build_transformer(
-        featurize_cfg,
-        columns["numeric"],
-        columns["categorical"],
-        featurize_cfg.seed,
-        task,
-        columns.get("continuous"),
-    )
+    transformer = fold_transformer(featurize_cfg, columns, task)
     cuts = splits(cv_cfg, rows, y, task)
     prepared: dict[str, list] = {}
     fold_sets = {}

@@ -50,7 +50,7 @@ check-params: setup ## fail when params.yaml is not the composition of conf/
 	tabpipe config check
 
 test: setup ## run the tests (unit and end-to-end through DVC), two at a time (pytest-xdist)
-	pytest -n 2 --dist loadfile
+	pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 test-fast: setup ## run the tests that do not run DVC end to end
 	pytest -m "not slow"

@@ -91,3 +91,31 @@ def trained_project(tmp_path_factory) -> Path:
 
     params = fast_params(tmp_path_factory.mktemp("params") / "params.yaml")
     return build_project(tmp_path_factory.mktemp("trained"), params)
+
+
+# The slowest files (minutes each, measured with `--durations`), run first: `make test` hands
+# whole files to two workers in this order (--dist loadfile --no-loadscope-reorder), so a long
+# file never starts last and keeps one worker busy alone. The first two need different
+# prepared projects (tests/prepared.py), so neither worker waits for the other's build.
+LONGEST_FIRST = (
+    "test_docs_commands.py",
+    "test_own_data_dvc.py",
+    "test_reproducible_env.py",
+    "test_pipeline_dvc.py",
+    "test_failed_runs_dvc.py",
+    "test_remote.py",
+    "test_report.py",
+    "test_retrain_dvc.py",
+    "test_train_stage.py",
+    "test_ray_tuning.py",
+    "test_registry.py",
+    "test_stage_errors.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the other files keep their order

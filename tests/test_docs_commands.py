@@ -16,7 +16,8 @@ import re
 import pytest
 
 from tests.doc_commands import MARK, blocks, page_blocks, reset, run_block, run_transcript
-from tests.dvc_repo import PROJECT, VENV_BIN, copy_project, run
+from tests.dvc_repo import PROJECT, run
+from tests.prepared import clone
 from tests.trained_project import running_server
 
 PAGES = sorted((PROJECT / "docs").glob("*.md"))
@@ -75,9 +76,7 @@ def prepared(tmp_path_factory):
     """A fresh copy of the project after `make run` (where a reader of every page starts)
     and its commit."""
     # the default's run (model=auto): the README and the pages show its figures
-    repo = copy_project(tmp_path_factory.mktemp("docs") / "clone", fast=False)
-    (repo / ".venv").symlink_to(VENV_BIN.parent)
-    run(["bash", "-c", "source .venv/bin/activate && dvc repro -q"], repo)
+    repo, _ = clone("default", tmp_path_factory.mktemp("docs") / "clone", tmp_path_factory)
     return repo, run("git rev-parse HEAD", repo).stdout.strip()
 
 

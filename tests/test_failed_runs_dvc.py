@@ -16,20 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.dvc_repo import copy_project, env, run
+from tests.dvc_repo import env, run
+from tests.prepared import clone
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    root = copy_project(tmp_path_factory.mktemp("failed_runs"))
-    run(["dvc", "repro"], root)
-    run(["git", "add", "-A"], root)
-    run(
-        ["git", "commit", "-qm", "trained", "--allow-empty"], root
-    )  # nothing new: lock as committed
-    return root
+    return clone("fast", tmp_path_factory.mktemp("failed_runs") / "repo", tmp_path_factory)[0]
 
 
 def assert_as_committed(repo: Path) -> None:

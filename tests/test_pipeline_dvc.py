@@ -9,7 +9,6 @@ The tests run in order and share one copy: each builds on the state the previous
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -18,25 +17,22 @@ import pytest
 import yaml
 
 from tabpipe.io import load_model
-from tests.dvc_repo import STAGES, affected_stages, copy_project, run
+from tests.dvc_repo import STAGES, affected_stages, run
+from tests.prepared import clone
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def committed(tmp_path_factory) -> Path:
-    """The project as committed: the default, model=auto (its one run in this file)."""
-    return copy_project(tmp_path_factory.mktemp("committed"), fast=False)
+def committed(tmp_path_factory) -> tuple[Path, str]:
+    """The project as committed (model=auto), after its cold run, and what that run printed."""
+    return clone("default", tmp_path_factory.mktemp("committed") / "repo", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """The project with the fast fixed model as its default, run once and committed."""
-    root = copy_project(tmp_path_factory.mktemp("pipeline"))
-    run(["dvc", "repro"], root)
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-q", "-m", "the fast model's run"], root)
-    return root
+    return clone("fast", tmp_path_factory.mktemp("pipeline") / "repo", tmp_path_factory)[0]
 
 
 def out_hashes(lock_path: Path) -> dict[str, str]:
@@ -53,11 +49,8 @@ def out_hashes_of(text: str) -> dict[str, str]:
 
 
 def test_cold_run_runs_every_stage_and_reproduces_the_committed_lock(committed):
-    repo = committed
-    # the committed metric files would let DVC skip evaluate: remove them for a truly cold run
-    shutil.rmtree(repo / "metrics")
-    result = run(["dvc", "repro"], repo)
-    assert affected_stages(result.stdout) == STAGES
+    repo, cold_run = committed  # tests/prepared.py: a copy of the project, metrics/ removed
+    assert affected_stages(cold_run) == STAGES
     lock = run(["git", "show", "HEAD:dvc.lock"], repo).stdout  # the project's HEAD
     assert out_hashes(repo / "dvc.lock") == out_hashes_of(lock)
     # nothing differs from what was committed: dvc.lock and the metric files, byte for byte
@@ -70,7 +63,7 @@ def test_cold_run_runs_every_stage_and_reproduces_the_committed_lock(committed):
 
 
 def test_second_run_with_nothing_changed_runs_no_stage(committed):
-    repo = committed
+    repo, _ = committed
     result = run(["dvc", "repro"], repo)
     assert affected_stages(result.stdout) == []
     assert "Data and pipelines are up to date" in result.stdout

@@ -9,7 +9,8 @@ import yaml
 
 from tabpipe.errors import PipelineError
 from tabpipe.project.registry import Rule, choose_rule, judge, side_by_side
-from tests.dvc_repo import copy_project, run
+from tests.dvc_repo import run
+from tests.prepared import clone
 
 AUC = Rule("roc_auc", higher_is_better=True, limit=0.8, tolerance=0.005)
 RMSE = Rule("rmse", higher_is_better=False, limit=10.0, tolerance=0.5)
@@ -72,10 +73,8 @@ def roc_auc_of(repo) -> float:
     return json.loads((repo / "metrics/evaluate/metrics.json").read_text())["test"]["roc_auc"]
 
 
-def test_promote_registers_a_better_model_and_refuses_a_worse_one(tmp_path):
-    repo = copy_project(tmp_path / "repo")
-    run(["dvc", "repro"], repo)
-    run(["git", "commit", "-qam", "trained", "--allow-empty"], repo)  # a fresh clone: no change
+def test_promote_registers_a_better_model_and_refuses_a_worse_one(tmp_path, tmp_path_factory):
+    repo, _ = clone("fast", tmp_path / "repo", tmp_path_factory)  # run and committed
 
     first = run(["tabpipe", "promote"], repo)
     assert "registered churn-model@v0.0.1" in first.stdout

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.dvc_repo import affected_stages, copy_project, run
+from tests.dvc_repo import affected_stages, run
+from tests.prepared import clone
 
 pytestmark = pytest.mark.slow
 
@@ -29,10 +30,7 @@ def commit(repo: Path, message: str, *, amend: bool = False) -> None:
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory) -> Path:
-    repo = copy_project(tmp_path_factory.mktemp("report"))
-    run(["dvc", "repro"], repo)
-    commit(repo, "pipeline results")
-    return repo
+    return clone("fast", tmp_path_factory.mktemp("report") / "repo", tmp_path_factory)[0]
 
 
 def test_a_stale_lock_fails_with_the_stages_and_the_fix(history):

@@ -10,68 +10,16 @@ fails here (docs/reproducibility.md).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tabpipe import numerics
-from tests.dvc_repo import copy_project, env, run
+from tests.dvc_repo import run
+from tests.machines import variants, with_variant
+from tests.prepared import clone
 
 pytestmark = pytest.mark.slow
-
-FLAGS = numerics.cpu_flags()
-PINNED = set(numerics.pinned_environment())
-
-
-def kernels() -> list[str]:
-    """OpenBLAS core types this CPU runs, the most capable first."""
-    found = [
-        ("SkylakeX", "avx512f"),
-        ("Haswell", "avx2"),
-        ("Sandybridge", "avx"),
-        ("Nehalem", "sse4_2"),
-    ]
-    return [kernel for kernel, flag in found if flag in FLAGS] or ["Prescott"]
-
-
-def variants() -> list[dict[str, str | None]]:
-    """Shell environments of other machines (None: the variable is unset)."""
-    best, *others = kernels()
-    conservative = others[-1] if others else best
-    return [
-        # the machine's own best kernel, many threads, NumPy free to use every SIMD level
-        {
-            "OPENBLAS_CORETYPE": best,
-            "OPENBLAS_NUM_THREADS": "8",
-            "OMP_NUM_THREADS": "8",
-            "NPY_DISABLE_CPU_FEATURES": None,
-            "MKL_NUM_THREADS": "8",
-        },
-        # an older kernel preset (as some machines do), two threads, dispatch set but empty
-        {
-            "OPENBLAS_CORETYPE": conservative,
-            "OPENBLAS_NUM_THREADS": "2",
-            "OMP_NUM_THREADS": "2",
-            "NPY_DISABLE_CPU_FEATURES": "",
-        },
-        # nothing preset but one thread
-        {
-            "OPENBLAS_CORETYPE": None,
-            "OPENBLAS_NUM_THREADS": "1",
-            "OMP_NUM_THREADS": "1",
-            "NPY_DISABLE_CPU_FEATURES": "AVX512_ICL",
-        },
-    ]
-
-
-def with_variant(variant: dict[str, str | None]) -> dict[str, str]:
-    out = env()
-    for name in PINNED | set(variant):
-        out.pop(name, None)
-    out.update({k: v for k, v in variant.items() if v is not None})
-    return out
 
 
 def out_hashes(text: str) -> dict[str, str]:
@@ -81,18 +29,15 @@ def out_hashes(text: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    return copy_project(tmp_path_factory.mktemp("machines"), fast=False)  # the committed default
+    """The committed default after its cold run in the first variant's shell (tests/prepared.py)."""
+    return clone("default", tmp_path_factory.mktemp("machines") / "repo", tmp_path_factory)[0]
 
 
 @pytest.mark.parametrize("index", range(3), ids=["best-kernel-8-threads", "old-kernel", "plain"])
 def test_default_pipeline_writes_the_committed_bytes_under(repo, index):
     variant = variants()[index]
-    if index == 0:
-        shutil.rmtree(repo / "metrics")  # a truly cold first run
-        command = ["dvc", "repro"]
-    else:
-        command = ["dvc", "repro", "--force"]
-    run(command, repo, env_override=with_variant(variant))
+    if index > 0:  # the first variant's run is the prepared project's cold run
+        run(["dvc", "repro", "--force"], repo, env_override=with_variant(variant))
     committed = run(["git", "show", "HEAD:dvc.lock"], repo).stdout
     assert out_hashes((repo / "dvc.lock").read_text()) == out_hashes(committed), variant
     assert run(["git", "status", "--porcelain"], repo).stdout == "", variant

@@ -23,7 +23,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.dvc_repo import affected_stages, copy_project, env, run
+from tests.dvc_repo import affected_stages, env, run
+from tests.prepared import clone
 
 pytest.importorskip("tabpipe.project.registry", reason="needs the model registry (issue 7)")
 
@@ -69,11 +70,7 @@ def repo(tmp_path_factory) -> Path:
     """The project, run and committed, its model promoted to prod."""
     from tabpipe.project import registry
 
-    path = copy_project(tmp_path_factory.mktemp("retrain") / "repo")
-    run(["dvc", "repro"], path)
-    if run(["git", "status", "--porcelain"], path).stdout:  # usually bit-identical: nothing new
-        run(["git", "add", "-A"], path)
-        run(["git", "commit", "-qm", "trained"], path)
+    path, _ = clone("fast", tmp_path_factory.mktemp("retrain") / "repo", tmp_path_factory)
     registry.promote(path, echo=lambda _: None)
     assert prod_version(path) is not None
     return path

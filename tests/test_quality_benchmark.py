@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,67 @@ def test_refit_loaded_only_refits_warned_runs():
     warned, quiet = {"scores": {}, "warning": "load 3.1"}, {"scores": {}}
     assert quality.refit(warned, "loaded") and not quality.refit(quiet, "loaded")
     assert quality.refit(quiet, "all") and not quality.refit(warned, None)
+
+
+def test_replace_between_rewrites_only_the_marked_block():
+    start, end = quality.README_START, quality.README_END
+    text = f"# title\n\n{start}\nold table\n{end}\n\n## next\n"
+    assert quality.replace_between(text, "new table\n") == (
+        f"# title\n\n{start}\nnew table\n{end}\n\n## next\n"
+    )
+    assert quality.replace_between("no markers\n", "x\n") is None
+    assert quality.replace_between(f"{end}\n{start}\n", "x\n") is None  # wrong order
+    assert quality.replace_between(f"{start}\n{start}\n{end}\n", "x\n") is None  # twice
+
+
+def report_of(tables: list[dict]) -> dict:
+    return {
+        "machine": {"date": "2026-12-03 16:00 UTC"},
+        "tables": tables,
+        "summary": quality.summarise(tables),
+    }
+
+
+def test_readme_block_counts_and_targets_come_from_the_summary():
+    tables = [
+        table("binary", 0.80, 0.80, 0.79),
+        table("binary", 0.90, 0.85, 0.91),
+        table("regression", 95.0, 100.0, 100.0),
+    ]
+    block = quality.readme_block(report_of(tables))
+    assert "3 public tables (2 binary, 0 multiclass, 1 regression)" in block
+    assert "| linear baseline | 2 | 1 | 0 |" in block
+    assert "| FLAML, 60 s | 2 | 0 | 1 |" in block
+    assert "+5.0 %" in block  # the regression table saves 5 % of FLAML's RMSE
+    assert "on 3 of 4 tables **not met**" in block  # 2 of 3 against FLAML
+    assert "every table **met**" in block
+    # the README's command test runs every fenced block: the summary must not contain one
+    assert "```" not in block
+
+
+def test_the_readme_summary_is_what_the_committed_results_give():
+    report = json.loads(quality.REPORT_JSON.read_text())
+    text = quality.README.read_text(encoding="utf-8")
+    assert quality.replace_between(text, quality.readme_block(report)) == text, (
+        "README.md's quality block is stale: python benchmarks/quality.py --only report"
+    )
+
+
+def test_chose_and_run_notes_name_what_select_picked_and_what_is_missing():
+    assert quality.chose({"family": "lightgbm", "balancing": "none"}) == "lightgbm + none"
+    assert quality.chose({}) == "–"
+    tables = [
+        {"name": "a", "pipeline": {"family": "ridge", "run_at": "2026-12-03 16:01 UTC"}},
+        {"name": "b", "pipeline": {"run_at": "2026-12-02 10:00 UTC"}},
+    ]
+    notes = quality.run_notes(tables)[0]
+    assert "run on 2026-12-02, 2026-12-03" in notes
+    assert "not recorded for 1 of 2 tables (b)" in notes
+
+
+def test_param_line_names_auto_not_a_candidates_target():
+    auto = "model:\n  candidates:\n    lr:\n      _target_: sklearn.X\nbalance:\n  k: 1\n"
+    assert quality._param_line(auto, "model") == "auto"
+    assert quality._param_line(auto, "balance") is None
+    fixed = "model:\n  _target_: lightgbm.LGBMClassifier\n  n_estimators: 10\n"
+    assert quality._param_line(fixed, "model") == "lightgbm.LGBMClassifier"

@@ -33,6 +33,8 @@ WIDTH = 1400
 # Every chart's id (or position) and whether it drew; evaluated in the page.
 CHARTS_JS = r"""
 (() => {
+  // a page still parsing shows only its first charts: not a verdict yet
+  if (document.readyState !== 'complete') return null;
   const drew = (el) => {
     // not the icon of vega-embed's action menu: the chart's own SVG
     for (const svg of el.querySelectorAll('svg:not(.vega-actions svg):not(details svg)')) {

@@ -30,6 +30,8 @@ from tabpipe.io import LOCK, PARAMS, atomic_path
 
 DVC_DIR = Path(".dvc")
 DVC_LOCK = DVC_DIR / "tmp" / "lock"
+# under .dvc/tmp: the PID of a `dvc exp run` in this workspace (DVC's WorkspaceQueue)
+EXP_RUN_INFO = Path("exps", "run", "workspace", "workspace.json")
 # set in a stage holding DVC's lock, so its own child processes (joblib, Ray) do not try again
 HELD_ENV = "TABPIPE_RUN_LOCK_PID"
 QUEUE_FIX = (
@@ -44,21 +46,28 @@ _held = None  # the zc.lockfile.LockFile of this process, kept open while the st
 
 
 def lock_holder(root: Path = Path(".")) -> str:
-    """Who holds DVC's lock: 'PID 123 (dvc exp run ...)', from the lock file and /proc."""
+    """Who holds DVC's lock: 'PID 123 (dvc exp run ...)', from the lock file."""
     try:
         pid = (Path(root) / DVC_LOCK).read_text(encoding="utf-8").split()[0]
     except (OSError, IndexError):
         return "another process"
+    return _describe(pid)
+
+
+def _describe(pid: int | str) -> str:
+    """'PID 123 (dvc exp run ...)', the command line from /proc."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         words = cmdline.split()
         # python .../bin/dvc exp run ... -> dvc exp run ...
         while words and not Path(words[0]).name.startswith(("dvc", "tabpipe")):
             words = words[1:]
-        shown = " ".join(words)[:80] or cmdline[:80]
+        shown = (" ".join(words)[:80] or cmdline[:80]).split()
     except OSError:
         return f"PID {pid}"
-    return f"PID {pid} ({Path(shown.split()[0]).name} {' '.join(shown.split()[1:])})".strip()
+    if not shown:  # a process still starting has no command line yet
+        return f"PID {pid}"
+    return f"PID {pid} ({Path(shown[0]).name} {' '.join(shown[1:])})".strip()
 
 
 def _acquire(root: Path):
@@ -69,8 +78,45 @@ def _acquire(root: Path):
     return zc.lockfile.LockFile(str(path))
 
 
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _runner_pids(root: Path) -> list[int]:
+    """Live processes DVC records as running in this workspace, lock or no lock.
+
+    DVC's repository lock has gaps: DVC lets go of it before a stage's command starts (the
+    stage takes it back a moment later) and while `dvc exp run` hands over to its executor.
+    What covers them: `.dvc/tmp/rwlock`, where DVC lists the running stage's dependencies and
+    outputs with its PID, and `.dvc/tmp/exps/run/workspace/workspace.json`, the PID of a
+    `dvc exp run` in this workspace, from its start to its cleanup.
+    """
+    tmp = Path(root) / DVC_DIR / "tmp"
+    pids: list[object] = []
+    try:
+        rwlock = json.loads((tmp / "rwlock").read_text(encoding="utf-8"))
+        pids += [info.get("pid") for info in rwlock.get("write", {}).values()]
+        pids += [info.get("pid") for infos in rwlock.get("read", {}).values() for info in infos]
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        exp_run = json.loads((tmp / EXP_RUN_INFO).read_text(encoding="utf-8"))
+        pids.append(exp_run.get("pid"))
+    except (OSError, ValueError, AttributeError):
+        pass
+    return sorted({pid for pid in pids if _alive(pid)})
+
+
 def busy(root: Path = Path(".")) -> str | None:
-    """None when no DVC run holds this workspace; else who does."""
+    """None when no DVC run uses this workspace; else who does."""
     import zc.lockfile
 
     if not (Path(root) / DVC_DIR).is_dir() or os.environ.get(HELD_ENV):
@@ -79,7 +125,8 @@ def busy(root: Path = Path(".")) -> str | None:
         _acquire(root).close()
     except zc.lockfile.LockError:
         return lock_holder(root)
-    return None
+    running = _runner_pids(root)
+    return _describe(running[0]) if running else None
 
 
 def refuse_if_busy(what: str, root: Path = Path(".")) -> None:
@@ -220,10 +267,12 @@ def restore_committed(root: Path = Path(".")) -> tuple[list[str], list[str], str
         return path in tracked or any(name.startswith(path.rstrip("/") + "/") for name in tracked)
 
     git_paths = [str(PARAMS), str(LOCK)] + [p for p, _ in outputs if in_git(p)]
-    changed = _differs_from_head(root, git_paths)
-    if changed:
-        # worktree only: the index (what `git commit` would take) stays as the user left it
-        _git(root, "restore", "--source=HEAD", "--worktree", "--", *changed)
+    changed = differs_from_head(root, git_paths)
+    for path in changed:
+        # the blob itself, not `git restore`: git trusts the index's timestamps (seconds) and
+        # skipped a params.yaml rewritten within the second DVC's stash apply stamped the
+        # index. The index (what `git commit` would take) stays as the user left it.
+        _put_blob(root, path)
     extra = _git(root, "ls-files", "--others", "--exclude-standard", "--", *git_paths).stdout
     if extra.strip():  # files a different run added under an output directory
         _git(root, "clean", "-fq", "--", *git_paths)
@@ -241,10 +290,21 @@ def restore_committed(root: Path = Path(".")) -> tuple[list[str], list[str], str
     return list(dict.fromkeys(restored)), missing, head.stdout.strip()
 
 
-def _differs_from_head(root: Path, paths: list[str]) -> list[str]:
-    """Files under `paths` whose content differs from HEAD's (by blob id, not by timestamps:
-    a same-size rewrite within the second of the last `git add` escapes `git status`)."""
-    listed = _git(root, "ls-tree", "-r", "HEAD", "--", *paths).stdout.splitlines()
+def _put_blob(root: Path, path: str) -> None:
+    blob = subprocess.run(
+        ["git", "cat-file", "blob", f"HEAD:{path}"], cwd=root, capture_output=True, check=True
+    ).stdout
+    target = Path(root) / path
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(blob)
+        tmp.chmod(0o644)
+
+
+def differs_from_head(root: Path, paths: list[str] | None = None) -> list[str]:
+    """Files Git tracks under `paths` (all: None) whose content differs from HEAD's, by blob
+    id, not by timestamps: a same-size rewrite within the second of the index's last update
+    escapes `git status` and `git diff`."""
+    listed = _git(root, "ls-tree", "-r", "HEAD", "--", *(paths or [])).stdout.splitlines()
     blobs = {line.split("\t", 1)[1]: line.split()[2] for line in listed if "\t" in line}
     names = list(blobs)
     present = [n for n in names if (Path(root) / n).is_file()]

@@ -598,19 +598,8 @@ def readme_block(report: dict) -> str:
         "rows and scored on its test rows (ties: within 0.002 ROC-AUC / macro F1, 0.5 % RMSE); "
         f"run {report['machine']['date']}:",
         "",
-        "| default against | wins | ties | losses | mean paired difference "
-        "| binary ROC-AUC | multiclass macro F1 | regression RMSE saved |",
-        "|---|---|---|---|---|---|---|---|",
+        *wins_table(summary),
     ]
-    names = {"linear": "linear baseline", "flaml": "FLAML, 60 s", "autogluon": "AutoGluon, 60 s"}
-    for anchor in ANCHORS:
-        s = summary[anchor]
-        by = s["mean_advantage_by_task"]
-        lines.append(
-            f"| {names[anchor]} | {s['win']} | {s['tie']} | {s['loss']} | "
-            f"{plus(s['mean_advantage'])} | {plus(by['binary'])} | {plus(by['multiclass'])} | "
-            f"{plus(by['regression'], percent=True)} |"
-        )
     lines += [
         "",
         "The mean paired difference is the default minus the anchor (ROC-AUC, macro F1) or "
@@ -625,6 +614,28 @@ def readme_block(report: dict) -> str:
         "default's column alone.",
     ]
     return "\n".join(lines) + "\n"
+
+
+ANCHOR_NAMES = {"linear": "linear baseline", "flaml": "FLAML, 60 s", "autogluon": "AutoGluon, 60 s"}
+
+
+def wins_table(summary: dict) -> list[str]:
+    """Wins, ties, losses and mean paired differences per anchor: the one table both the
+    README's summary and quality.md show."""
+    lines = [
+        "| default against | tables | wins | ties | losses | mean paired difference "
+        "| binary ROC-AUC | multiclass macro F1 | regression RMSE saved |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for anchor in ANCHORS:
+        s = summary[anchor]
+        by = s["mean_advantage_by_task"]
+        lines.append(
+            f"| {ANCHOR_NAMES[anchor]} | {s['tables']} | {s['win']} | {s['tie']} | {s['loss']} | "
+            f"{plus(s['mean_advantage'])} | {plus(by['binary'])} | {plus(by['multiclass'])} | "
+            f"{plus(by['regression'], percent=True)} |"
+        )
+    return lines
 
 
 def plus(value: float | None, percent: bool = False) -> str:
@@ -712,21 +723,12 @@ def markdown(report: dict) -> str:
     lines += [
         "## Wins, ties and losses of the default",
         "",
-        "Mean advantage: default minus anchor in ROC-AUC / macro F1 points, and the share of the "
-        "anchor's RMSE saved for regression (positive: the default is better).",
+        "Mean paired difference: default minus anchor in ROC-AUC / macro F1 points, and the "
+        "share of the anchor's RMSE the default saves for regression (positive: the default "
+        "is better).",
         "",
-        "| against | tables | wins | ties | losses | mean advantage "
-        "| binary | multiclass | regression |",
-        "|---|---|---|---|---|---|---|---|---|",
+        *wins_table(summary),
     ]
-    for anchor in ANCHORS:
-        s = summary[anchor]
-        by = s["mean_advantage_by_task"]
-        lines.append(
-            f"| {anchor} | {s['tables']} | {s['win']} | {s['tie']} | {s['loss']} | "
-            f"{fmt(s['mean_advantage'])} | {fmt(by['binary'])} | {fmt(by['multiclass'])} | "
-            f"{fmt(by['regression'])} |"
-        )
     targets = summary["targets"]
     yes = {True: "**met**", False: "**not met**"}
     lines += [

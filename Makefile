@@ -55,7 +55,7 @@ test: setup ## run the tests (unit and end-to-end through DVC), two at a time (p
 test-fast: setup ## run the tests that do not run DVC end to end
 	pytest -m "not slow"
 
-lint: setup ## the pre-commit checks: ruff, import layers, workflows (schema, zizmor), YAML, params.yaml drift, docs (reference up to date, strict build)
+lint: setup ## the pre-commit checks: ruff, import layers, workflows (schema, zizmor), YAML, params.yaml drift, dvc.lock vs the code, docs (reference up to date, strict build)
 	ruff check src tests benchmarks
 	ruff format --check src tests benchmarks
 	lint-imports
@@ -64,6 +64,7 @@ lint: setup ## the pre-commit checks: ruff, import layers, workflows (schema, zi
 	pre-commit validate-config .pre-commit-config.yaml
 	tabpipe ci check-yaml
 	tabpipe config check
+	tabpipe ci check-code
 	tabpipe docs --check
 	NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet
 

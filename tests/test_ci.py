@@ -498,3 +498,34 @@ def test_pre_commit_hook_refuses_params_that_drifted_from_conf(tmp_path):
     assert "model.C (conf/: 1.0, params.yaml: 0.3)" in drift.stdout
     assert "`make params`" in drift.stdout and "`make adopt`" in drift.stdout
     assert os.path.islink(repo / ".venv")
+
+
+def test_check_code_names_a_tracked_dependency_changed_since_the_lock(tmp_path):
+    import hashlib
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "train.py").write_text("fit()\n")
+    (tmp_path / "data.csv").write_text("a,b\n")  # a data dependency: DVC's, not Git's
+    lock = {
+        "schema": "2.0",
+        "stages": {
+            "train": {
+                "deps": [
+                    {"path": "train.py", "md5": hashlib.md5(b"fit()\n").hexdigest()},
+                    {"path": "data.csv", "md5": "0" * 32},
+                ]
+            }
+        },
+    }
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
+    git("init", "-q")
+    git("add", "train.py", "dvc.lock")
+    assert ci.stale_code(tmp_path) == []  # data.csv differs from its md5 but is not Git's
+    (tmp_path / "train.py").write_text("fit(again=True)\n")
+    assert ci.stale_code(tmp_path) == ["train: train.py"]
+
+
+def test_the_committed_lock_records_the_committed_code():
+    assert ci.stale_code(PROJECT) == []

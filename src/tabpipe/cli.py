@@ -118,6 +118,15 @@ def _ci(args: argparse.Namespace) -> int:
             print(ci.pull(status) if args.action == "pull" else ci.push(status))
     elif args.action == "check-lock":
         print(ci.check_lock(args.rev))
+    elif args.action == "check-code":
+        stale = ci.stale_code()
+        if stale:
+            raise PipelineError(
+                f"dvc.lock is stale: {len(stale)} tracked dependencies changed since it was "
+                f"written ({', '.join(stale[:3])}{', ...' if len(stale) > 3 else ''})",
+                fix="run `dvc repro` (or `make run`) and commit dvc.lock with the change",
+            )
+        print("dvc.lock records the tracked dependencies as they are")
     elif args.action == "comment":
         token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
         repo = args.repo or os.environ.get("GITHUB_REPOSITORY")
@@ -379,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
             "pull",
             "push",
             "check-lock",
+            "check-code",
             "comment",
             "publish-plots",
             "base",
@@ -386,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
         ],
         help="remote-status: can CI use the DVC remote; pull/push: with --run-cache when it can; "
         "check-lock: after dvc repro, fail if dvc.lock or metrics/ differ from the commit; "
+        "check-code: fail if a Git-tracked dependency (code, conf/) differs from dvc.lock's hash; "
         "comment: post --body on the pull request (one comment, updated in place); "
         "publish-plots: commit the report's plot images to branch tabpipe-plots and write "
         "--out with its links; "

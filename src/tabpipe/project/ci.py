@@ -440,6 +440,36 @@ def yaml_files() -> list[Path]:
     return [Path(p) for p in out.splitlines() if Path(p).is_file()]
 
 
+def stale_code(root: Path = Path(".")) -> list[str]:
+    """Dependencies Git tracks (code, conf/, schemas) whose md5 is not the one dvc.lock records:
+    `stage: path` for each. Needs no data, so `make lint` catches a commit that changed code
+    without re-locking, which a fresh clone's `make run` would otherwise rerun and rewrite."""
+    import hashlib
+    import subprocess
+
+    import yaml
+
+    from tabpipe.io import LOCK
+
+    root = Path(root)
+    lock = yaml.safe_load((root / LOCK).read_text(encoding="utf-8")) or {}
+    tracked = set(
+        subprocess.run(
+            ["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+    )
+    stale = []
+    for stage, entry in lock.get("stages", {}).items():
+        for dep in entry.get("deps", []):
+            path, recorded = dep.get("path", ""), dep.get("md5")
+            if path not in tracked or not recorded:
+                continue
+            digest = hashlib.md5((root / path).read_bytes()).hexdigest()  # noqa: S324 (DVC's hash)
+            if digest != recorded:
+                stale.append(f"{stage}: {path}")
+    return stale
+
+
 def check_yaml(paths: list[Path]) -> list[str]:
     """One line per file that is not valid YAML: `path:line:column: problem`."""
     import yaml

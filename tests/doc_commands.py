@@ -104,6 +104,7 @@ def reset(repo: Path, rev: str = "HEAD") -> None:
 
     Commits and registry tags a page made (`make retrain`, `git commit`) go, and so do the
     labelled batches it added to data/incoming/ (fetch reads every file there)."""
+    (repo / ".git/index").unlink(missing_ok=True)  # every file written: see back_to_head
     run(f"git reset -q --hard {rev} && git clean -fdq -e .venv -e customers.csv", repo)
     run("git clean -fdqx -- data/incoming && git tag -l | xargs -r git tag -d >/dev/null", repo)
     if (repo / "data/raw/data.parquet").exists():

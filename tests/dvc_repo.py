@@ -150,3 +150,14 @@ def affected_stages(output: str) -> list[str]:
     ran = re.findall(r"Running stage '([^']+)'", output)
     restored = re.findall(r"Stage '([^']+)' is cached - skipping run", output)
     return [s for s in STAGES if s in ran or s in restored]
+
+
+def back_to_head(repo: Path) -> None:
+    """The working tree, index and DVC outputs as commit HEAD holds them, by content.
+
+    The index goes first: with it, `git reset --hard` and `git checkout` trust its timestamps
+    (seconds) and keep a same-size rewrite made within their second (CI saw a params.yaml
+    survive that way); without it every file is written."""
+    (repo / ".git/index").unlink(missing_ok=True)
+    run(["git", "reset", "-q", "--hard", "HEAD"], repo)
+    run(["dvc", "checkout", "-q", "--force"], repo)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tabpipe import workspace
-from tests.dvc_repo import env, run
+from tests.dvc_repo import back_to_head, env, run
 from tests.prepared import clone
 
 pytestmark = pytest.mark.slow
@@ -79,8 +79,7 @@ def test_a_second_run_is_refused_and_the_first_finishes(repo):
     finally:  # the next tests start from the commit, whatever happened here
         first.kill()
         first.wait()
-        workspace.restore_committed(repo)  # by content, where `git checkout` trusts timestamps
-        run(["dvc", "checkout", "-q", "--force"], repo)
+        back_to_head(repo)
     assert_as_committed(repo)
 
 

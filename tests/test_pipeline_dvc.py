@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tabpipe.io import load_model
-from tests.dvc_repo import STAGES, affected_stages, run
+from tests.dvc_repo import STAGES, affected_stages, back_to_head, run
 from tests.prepared import clone
 
 pytestmark = pytest.mark.slow
@@ -71,8 +71,7 @@ def test_second_run_with_nothing_changed_runs_no_stage(committed):
 
 def reset(repo: Path) -> None:
     """Back to the committed state: params.yaml, dvc.lock, metrics and the outputs they name."""
-    run(["git", "checkout", "--", "."], repo)
-    run(["dvc", "checkout", "--force"], repo)
+    back_to_head(repo)
 
 
 def test_model_override_reruns_train_and_evaluate_and_changes_the_model(repo):

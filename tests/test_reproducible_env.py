@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.dvc_repo import run
+from tests.dvc_repo import back_to_head, run
 from tests.machines import variants, with_variant
 from tests.prepared import clone
 
@@ -67,5 +67,4 @@ def test_tree_models_write_the_same_bytes_under_every_variant(repo, model):
         )
         assert out_hashes((repo / "dvc.lock").read_text()) == reference, (model, variant)
         assert (repo / "metrics/train/metrics.json").read_bytes() == metrics, (model, variant)
-    run(["git", "checkout", "--", "."], repo)
-    run(["dvc", "checkout", "--force"], repo)
+    back_to_head(repo)

@@ -17,7 +17,7 @@ TARGET_SECTIONS = ("balance", "model")
 
 def test_load_section_merges_values_onto_the_schema_defaults(section):
     cfg = section("split", test_size=0.3)
-    assert (cfg.test_size, cfg.val_size, cfg.seed) == (0.3, 0.2, 42)
+    assert (cfg.test_size, cfg.seed) == (0.3, 42)
     with pytest.raises(ReadonlyConfigError):
         cfg.test_size = 0.5
 
@@ -25,7 +25,7 @@ def test_load_section_merges_values_onto_the_schema_defaults(section):
 def test_load_section_rejects_an_unknown_key(section):
     with pytest.raises(PipelineError, match=r"bad config key split\.bogus") as err:
         section("split", bogus=1)
-    assert "test_size, val_size, seed" in err.value.fix
+    assert "test_size, seed" in err.value.fix
 
 
 def test_load_section_rejects_a_wrong_type(section):

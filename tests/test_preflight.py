@@ -49,7 +49,7 @@ def test_only_changed_sections_are_checked_again():
         ({"tune__n_trials": 0}, ["tune.n_trials=0"]),
         ({"tune__method": "annealing"}, ["tune.method 'annealing'"]),
         ({"tune__timeout_s": -5}, ["tune.timeout_s=-5"]),
-        ({"split__test_size": 0.7, "split__val_size": 0.5}, ["split.test_size=0.7"]),
+        ({"split__test_size": 1.2}, ["split.test_size=1.2"]),
         ({"split__bogus": 1}, ["split.bogus"]),
         ({"split__test_size": "a fifth"}, ["split.test_size"]),
         ({"cv__folds": 1}, ["cv.folds=1"]),

@@ -110,7 +110,7 @@ def test_too_few_minority_rows_for_smote(workdir):
     for stage in ("clean", "split", "select"):
         assert run_stage(stage, workdir).returncode == 0, stage
     # the chosen balancing, as select would write it for -S balance.k_neighbors=8: the
-    # training split has 6 positive rows
+    # training split has 8 positive rows
     choice = json.loads((workdir / "data/select/balance.json").read_text())
     choice["balance"]["k_neighbors"] = 8
     (workdir / "data/select/balance.json").write_text(json.dumps(choice))
@@ -119,7 +119,7 @@ def test_too_few_minority_rows_for_smote(workdir):
         "error: [balance]",
         "data/split/train.parquet",
         "balance.k_neighbors=8",
-        "-S balance.k_neighbors=5",
+        "-S balance.k_neighbors=7",
         "balance=random_over",
     )
     assert not (workdir / "data/balanced/train.parquet").exists()

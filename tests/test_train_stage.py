@@ -188,8 +188,11 @@ def test_auto_searches_families_and_balancings_warm_starts_first(prepared, tmp_p
     assert metrics["tune"]["trials"] == 8
     choice = json.loads((path / "data/select/choice.json").read_text())
     balancing = json.loads((path / "data/select/balance.json").read_text())
-    assert choice["family"] == metrics["family"] and choice["cv_mean"] == max(
-        metrics["family_best"].values()
+    assert choice["family"] == metrics["family"]
+    best_single = max(metrics["family_best"].values())
+    # the choice is the best trial, or an ensemble of the families' best that beats it in CV
+    assert choice["cv_mean"] == best_single or (
+        choice["family"] == "ensemble" and choice["cv_mean"] > best_single
     )
     assert balancing["balancing"] in ("none", "class_weight", "smote")
     report = (path / "metrics/select/selection.md").read_text()
@@ -198,9 +201,18 @@ def test_auto_searches_families_and_balancings_warm_starts_first(prepared, tmp_p
     rows = {int(c[2]): "|".join(c) for c in cells if c[2].strip().isdigit()}
     for number, family in enumerate(families, start=1):
         assert f"| {family} | none |" in rows[number]
-    # train fitted the choice
+    # train fitted the choice: one model, or each member of the ensemble with its weight
     model = load_model(path / "models/model.skops").named_steps["model"]
-    assert type(model).__name__ == choice["model"]["_target_"].rpartition(".")[2]
+    if choice["family"] != "ensemble":
+        assert type(model).__name__ == choice["model"]["_target_"].rpartition(".")[2]
+        return
+    members = choice["members"]
+    assert type(model).__name__ == "VotingClassifier" and len(members) >= 2
+    assert [name for name, _ in model.estimators] == [m["family"] for m in members]
+    assert model.weights == [m["weight"] for m in members]
+    assert abs(sum(model.weights) - 1) < 1e-6
+    for (_, fitted), member in zip(model.estimators_, members, strict=True):
+        assert type(fitted).__name__ == member["model"]["_target_"].rpartition(".")[2]
 
 
 def test_auto_gives_the_same_bytes_twice(prepared, tmp_path):

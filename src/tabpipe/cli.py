@@ -352,7 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(func=_config)
 
     metrics = sub.add_parser("metrics", help="print the evaluate stage's metrics as a table")
-    metrics.add_argument("--split", default="test", choices=["test", "val"])
+    metrics.add_argument(
+        "--split",
+        default="test",
+        choices=["test", "cv"],
+        help="test, or cv: the out-of-fold predictions of select's cross-validation",
+    )
     metrics.set_defaults(func=_metrics)
 
     report = sub.add_parser(

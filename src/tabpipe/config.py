@@ -107,15 +107,14 @@ class CleanConfig:
 
 @dataclass
 class SplitConfig:
-    """split: stratified train / validation / test split of the cleaned rows.
+    """split: stratified train / test split of the cleaned rows (cross-validation on the
+    training rows does a validation split's job).
 
     test_size: share of all rows held out for the final evaluation
-    val_size: share of all rows used to choose the decision threshold
     seed: the split's seed
     """
 
     test_size: float = 0.2
-    val_size: float = 0.2
     seed: int = 42
 
 
@@ -145,9 +144,9 @@ class FeaturizeConfig:
 
 @dataclass
 class CVConfig:
-    """cv: cross-validation inside the train stage, on the training split.
+    """cv: cross-validation in the select stage, on the training split.
 
-    folds: number of folds (0: no cross-validation, tune=none only)
+    folds: number of folds (at least 2)
     strategy: stratified, kfold, group or time
     group_column: group: rows with the same value stay in one fold
     time_column: time: each fold validates on rows later than those it trains on
@@ -155,7 +154,7 @@ class CVConfig:
     seed: the folds' seed
     """
 
-    folds: int = 5  # 0: no cross-validation (tune=none only)
+    folds: int = 5
     strategy: str = "stratified"  # stratified | kfold | group | time
     group_column: str | None = None
     time_column: str | None = None
@@ -193,7 +192,7 @@ class TuneConfig:
 class EvaluateConfig:
     """evaluate: the one look at the test split.
 
-    threshold_metric: binary: what the decision threshold maximises on the validation split
+    threshold_metric: binary: what the decision threshold maximises on the out-of-fold predictions
     importance_repeats: permutation feature importance repeats
     importance_max_rows: more test rows: importance on a stratified sample (null: all)
     seed: the importance's seed

@@ -42,6 +42,7 @@ SPLIT_REPORT = Path("metrics/split.json")
 BALANCE_REPORT = Path("metrics/balance.json")
 CHOICE = Path("data/select/choice.json")  # the model select chose (and its score): train fits it
 BALANCING = Path("data/select/balance.json")  # the balancing select chose: balance applies it
+OOF = Path("data/select/oof.parquet")  # the choice's out-of-fold predictions: evaluate's threshold
 SELECT_LIVE_DIR = Path("metrics/select")
 SELECT_SELECTION = SELECT_LIVE_DIR / "selection.md"  # every trial of the search, ranked
 SELECT_BEST_PARAMS = SELECT_LIVE_DIR / "best_params.json"
@@ -49,7 +50,7 @@ TRAIN_LIVE_DIR = Path("metrics/train")
 EVALUATE_LIVE_DIR = Path("metrics/evaluate")
 EVALUATE_METRICS = EVALUATE_LIVE_DIR / "metrics.json"
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "test")
 
 
 def split_path(split: str) -> Path:
@@ -180,6 +181,9 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "lightgbm.sklearn.LGBMRegressor",
     "tabpipe.core.zoo.LinearBoostClassifier",
     "tabpipe.core.zoo.LinearBoostRegressor",
+    # an ensemble (VotingClassifier / VotingRegressor) keeps its fitted members by name in a
+    # Bunch, a dict with attribute access
+    "sklearn.utils._bunch.Bunch",
 )
 
 # Zip entries get this date, so equal models give equal bytes (and equal DVC hashes).

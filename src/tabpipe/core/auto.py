@@ -25,8 +25,10 @@ from tabpipe.errors import PipelineError
 
 AUTO = "auto"
 FAMILY, BALANCING = "family", "balancing"
+# rounds of greedy ensemble selection over each family's best trial (0: no ensembles)
+ENSEMBLE_KEY = "ensemble_rounds"
 # keys of an auto section that are read here, never passed to an estimator or resampler
-AUTO_KEYS = ("_target_", "candidates", "families", TRIALS_KEY, SEARCH_KEY)
+AUTO_KEYS = ("_target_", "candidates", "families", TRIALS_KEY, SEARCH_KEY, ENSEMBLE_KEY)
 
 
 def is_auto(cfg: dict) -> bool:

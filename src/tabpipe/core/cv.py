@@ -16,7 +16,7 @@ matrices, `score_folds` then fits only the estimator. The scores equal those of
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -107,7 +107,7 @@ def splits(cfg, rows: pd.DataFrame, y: pd.Series, task: str) -> list[tuple[np.nd
     if cfg.folds < 2:
         raise PipelineError(
             f"params.yaml: cv.folds={cfg.folds}, but cross-validation needs at least 2",
-            fix="use -S cv.folds=5 (or cv.folds=0 to skip cross-validation when tune=none)",
+            fix="use -S cv.folds=5",
         )
     classes = task != "regression"
     if cfg.strategy in ("group", "time"):
@@ -163,6 +163,9 @@ class Fold:
     y_train: np.ndarray
     X_valid: pd.DataFrame
     y_valid: np.ndarray
+    # positions of the validation rows among the rows cross-validated: where this fold's
+    # predictions go in the out-of-fold predictions
+    valid_idx: np.ndarray | None = None
 
 
 def prepare_folds(
@@ -191,37 +194,133 @@ def prepare_folds(
                 np.asarray(y_fit),
                 features.transform(X.iloc[valid_idx]),
                 y.iloc[valid_idx].to_numpy(),
+                np.asarray(valid_idx),
             )
         )
     return out
 
 
-def score_fold(estimator, fold: Fold, metric: Metric) -> float:
+def fold_classes(folds: list[Fold]) -> np.ndarray:
+    """The class labels seen in `folds`, sorted: the columns of their predictions."""
+    return np.unique(np.concatenate([np.concatenate([f.y_train, f.y_valid]) for f in folds]))
+
+
+def predictions(model, X: pd.DataFrame, classes: np.ndarray | None) -> np.ndarray:
+    """What a fitted model says of rows: the probability of each of `classes` (columns in
+    that order; a class the model never saw gets 0), or for a regressor (`classes` None) the
+    predicted values. Ensembles average these, and every CV score is computed from them."""
+    if classes is None:
+        return np.asarray(model.predict(X), dtype="float64")
+    proba = np.asarray(model.predict_proba(X), dtype="float64")
+    seen = list(model.classes_)
+    if seen == list(classes):
+        return proba
+    out = np.zeros((len(proba), len(classes)))
+    for j, label in enumerate(seen):
+        out[:, int(np.searchsorted(classes, label))] = proba[:, j]
+    return out
+
+
+def score_predictions(metric: Metric, y_true, predicted: np.ndarray, classes) -> float:
+    """`metric` of `predicted` (from `predictions`) against `y_true`, as the metric reads
+    (an RMSE of 3.2, not scikit-learn's -3.2). Label metrics use the most probable class."""
+    from sklearn import metrics as m
+
+    name = metric.name
+    if classes is None:
+        regression = {
+            "rmse": m.root_mean_squared_error,
+            "mae": m.mean_absolute_error,
+            "r2": m.r2_score,
+        }
+        return float(regression[name](y_true, predicted))
+    if name == "roc_auc":
+        return float(m.roc_auc_score(y_true, predicted[:, 1]))
+    if name == "pr_auc":
+        return float(m.average_precision_score(y_true, predicted[:, 1], pos_label=classes[1]))
+    if name == "roc_auc_ovr":
+        return float(
+            m.roc_auc_score(
+                y_true, predicted, multi_class="ovr", average="weighted", labels=classes
+            )
+        )
+    if name == "log_loss":
+        return float(m.log_loss(y_true, predicted, labels=classes))
+    labels = np.asarray(classes)[np.argmax(predicted, axis=1)]
+    if name == "accuracy":
+        return float(m.accuracy_score(y_true, labels))
+    if name == "balanced_accuracy":
+        return float(m.balanced_accuracy_score(y_true, labels))
+    if name == "f1":
+        return float(m.f1_score(y_true, labels, pos_label=classes[1]))
+    return float(m.f1_score(y_true, labels, average="macro"))  # f1_macro
+
+
+def fit_predict_fold(estimator, fold: Fold, classes: np.ndarray | None) -> np.ndarray:
+    """Fit a clone of `estimator` on one fold's training rows; its predictions of the fold's
+    validation rows."""
+    model = clone(estimator).fit(fold.X_train, fold.y_train)
+    return predictions(model, fold.X_valid, classes)
+
+
+def classes_for(estimator, folds: list[Fold], classes=None) -> np.ndarray | None:
+    """`classes` when given; else the folds' labels for a classifier, None for a regressor."""
+    from sklearn.base import is_classifier
+
+    if classes is not None or not is_classifier(estimator):
+        return classes
+    return fold_classes(folds)
+
+
+def score_fold(estimator, fold: Fold, metric: Metric, classes=None) -> float:
     """Fit a clone of `estimator` on one fold, score it on that fold's validation rows.
 
-    Larger is better for every metric here: a lower-is-better scorer's sign is flipped back,
-    so scores read as the metric itself (an RMSE of 3.2, not -3.2).
+    Scores read as the metric itself (an RMSE of 3.2, not -3.2); `classes` defaults to the
+    labels of the fold (classifiers) or None (regressors).
     """
-    from sklearn.metrics import get_scorer
-
-    sign = 1.0 if metric.greater_is_better else -1.0
-    model = clone(estimator).fit(fold.X_train, fold.y_train)
-    return sign * float(get_scorer(metric.scorer)(model, fold.X_valid, fold.y_valid))
+    classes = classes_for(estimator, [fold], classes)
+    predicted = fit_predict_fold(estimator, fold, classes)
+    return score_predictions(metric, fold.y_valid, predicted, classes)
 
 
 def score_folds(estimator, folds: list[Fold], metric: Metric) -> list[float]:
     """Fit a clone of `estimator` on each fold and score it on that fold's validation rows."""
-    return [score_fold(estimator, fold, metric) for fold in folds]
+    classes = classes_for(estimator, folds)
+    return [score_fold(estimator, fold, metric, classes) for fold in folds]
+
+
+def trial_key(params: dict[str, Any]) -> str:
+    """A trial's parameters as a key (the same values, the same key)."""
+    import json
+
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def out_of_fold(folds: list[Fold], fold_predictions: list[np.ndarray], n_rows: int):
+    """Every validated row's prediction from the fold that held it out, in row order, and
+    the fold of each row (-1 for a row no fold validated, e.g. the first block of time
+    folds)."""
+    first = fold_predictions[0]
+    shape = (n_rows,) if first.ndim == 1 else (n_rows, first.shape[1])
+    oof = np.full(shape, np.nan)
+    fold_of_row = np.full(n_rows, -1)
+    for number, (fold, predicted) in enumerate(zip(folds, fold_predictions, strict=True)):
+        oof[fold.valid_idx] = predicted
+        fold_of_row[fold.valid_idx] = number
+    return oof, fold_of_row
 
 
 @dataclass
 class CVObjective:
     """What a search scores: the estimator `build(params)` returns, on the prepared folds.
 
-    Calling it scores one trial fold after fold in this process. The Ray backend
-    (`tabpipe.core.ray_backend`) takes it apart instead: it builds the estimator here and fits
-    each (trial, fold) pair as its own task, with `score_fold`, so both give the same numbers.
-    `build` must be picklable (a module-level function or a functools.partial of one).
+    Calling it scores one trial fold after fold in this process and keeps the trial's fold
+    predictions (`fold_predictions`: what the out-of-fold threshold and the ensembles are
+    made of). The Ray backend (`tabpipe.core.ray_backend`) takes it apart instead: it builds
+    the estimator here and fits each (trial, fold) pair as its own task, with `score_fold`,
+    so both give the same numbers; the few trials whose predictions are needed afterwards
+    are then fitted again here. `build` must be picklable (a module-level function or a
+    functools.partial of one).
     """
 
     build: Callable[[dict[str, Any]], Any]
@@ -231,9 +330,30 @@ class CVObjective:
     # them), picked by the trial's value of `fold_key`; None: `folds` for every trial
     fold_sets: dict[str, list[Fold]] | None = None
     fold_key: str = "balancing"
+    # the class labels (columns of the predictions); None for a regression task
+    classes: np.ndarray | None = None
+    kept: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
 
     def folds_for(self, params: dict[str, Any]) -> list[Fold]:
         return self.folds if self.fold_sets is None else self.fold_sets[params[self.fold_key]]
 
+    def classes_of(self, estimator, folds: list[Fold]) -> np.ndarray | None:
+        return classes_for(estimator, folds, self.classes)
+
     def __call__(self, params: dict[str, Any]) -> list[float]:
-        return score_folds(self.build(params), self.folds_for(params), self.metric)
+        estimator, folds = self.build(params), self.folds_for(params)
+        classes = self.classes_of(estimator, folds)
+        predicted = [fit_predict_fold(estimator, fold, classes) for fold in folds]
+        self.kept[trial_key(params)] = predicted
+        return [
+            score_predictions(self.metric, fold.y_valid, p, classes)
+            for fold, p in zip(folds, predicted, strict=True)
+        ]
+
+    def fold_predictions(self, params: dict[str, Any]) -> list[np.ndarray]:
+        """The trial's predictions of each fold's validation rows (fitted again when the
+        trial was scored elsewhere: on Ray, or before a resumed search)."""
+        key = trial_key(params)
+        if key not in self.kept:
+            self(params)
+        return self.kept[key]

@@ -1,8 +1,11 @@
-"""Scoring the test split once (binary: the threshold chosen on validation first).
+"""Scoring the test split once (binary: the threshold chosen first, on out-of-fold predictions).
 
-Returns the metrics of `val` and `test` (the keys depend on the task: binary roc_auc, pr_auc,
-...; multiclass f1_macro, roc_auc_ovr_macro, ...; regression mae, rmse, r2, mape) and the data
-of every plot, as plain values; the evaluate stage logs them with dvclive.
+`oof` is what the select stage wrote: the chosen model's out-of-fold predictions of the
+training rows (`proba:<class>` columns, or `prediction`), from cross-validation. The binary
+decision threshold is chosen on them, never on test rows, and their metrics are reported as
+`cv`, beside `test` (the keys depend on the task: binary roc_auc, pr_auc, ...; multiclass
+f1_macro, roc_auc_ovr_macro, ...; regression mae, rmse, r2, mape), with the data of every plot,
+as plain values; the evaluate stage logs them with dvclive.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tabpipe.core.metrics import (
@@ -36,7 +40,7 @@ class Plot:
 
 @dataclass
 class Evaluation:
-    results: dict[str, dict]  # {"val": {...}, "test": {...}}
+    results: dict[str, dict]  # {"cv": {...}, "test": {...}}
     plots: list[Plot]
     notes: list[str] = field(default_factory=list)
 
@@ -54,13 +58,18 @@ class Evaluation:
         return flat
 
 
-def _binary(pipeline, val, test, target, cfg) -> tuple[dict, list[Plot]]:
-    val_scores = positive_scores(pipeline, val.drop(columns=[target]))
-    threshold = choose_threshold(val[target], val_scores, cfg.threshold_metric)
+def oof_probabilities(oof: pd.DataFrame, classes) -> np.ndarray:
+    """The out-of-fold probabilities, one column per class in `classes`' order."""
+    return oof[[f"proba:{label}" for label in classes]].to_numpy(dtype="float64")
+
+
+def _binary(pipeline, oof, test, target, cfg) -> tuple[dict, list[Plot]]:
+    oof_scores = oof_probabilities(oof, pipeline.classes_)[:, 1]
+    threshold = choose_threshold(oof[target], oof_scores, cfg.threshold_metric)
     y_test = test[target].to_numpy()
     scores = positive_scores(pipeline, test.drop(columns=[target]))
     results = {
-        "val": binary_metrics(val[target], val_scores, threshold),
+        "cv": binary_metrics(oof[target], oof_scores, threshold),
         "test": binary_metrics(y_test, scores, threshold),
     }
     plots = [
@@ -72,26 +81,26 @@ def _binary(pipeline, val, test, target, cfg) -> tuple[dict, list[Plot]]:
     return results, plots
 
 
-def _multiclass(pipeline, val, test, target) -> tuple[dict, list[Plot]]:
+def _multiclass(pipeline, oof, test, target) -> tuple[dict, list[Plot]]:
     classes = list(pipeline.classes_)
-    results = {}
-    for split, frame in (("val", val), ("test", test)):
-        proba = pipeline.predict_proba(frame.drop(columns=[target]))
-        results[split] = multiclass_metrics(frame[target], proba, classes)
+    proba = pipeline.predict_proba(test.drop(columns=[target]))
+    results = {
+        "cv": multiclass_metrics(oof[target], oof_probabilities(oof, classes), classes),
+        "test": multiclass_metrics(test[target], proba, classes),
+    }
     predicted = pipeline.predict(test.drop(columns=[target]))
     actual = test[target].astype(str).tolist()
     plots = [Plot("confusion_matrix", "confusion_matrix", (actual, [str(p) for p in predicted]))]
     return results, plots
 
 
-def _regression(pipeline, val, test, target) -> tuple[dict, list[Plot]]:
-    results = {}
-    for split, frame in (("val", val), ("test", test)):
-        results[split] = regression_metrics(
-            frame[target], pipeline.predict(frame.drop(columns=[target]))
-        )
-    actual = test[target].to_numpy(dtype="float64")
+def _regression(pipeline, oof, test, target) -> tuple[dict, list[Plot]]:
     predicted = pipeline.predict(test.drop(columns=[target]))
+    results = {
+        "cv": regression_metrics(oof[target], oof["prediction"].to_numpy(dtype="float64")),
+        "test": regression_metrics(test[target], predicted),
+    }
+    actual = test[target].to_numpy(dtype="float64")
     points = sorted(zip(actual.tolist(), predicted.tolist(), strict=True))
     residuals = sorted(
         ({"predicted": round(p, 6), "residual": round(a - p, 6)} for a, p in points),
@@ -125,16 +134,17 @@ def _regression(pipeline, val, test, target) -> tuple[dict, list[Plot]]:
 
 
 def evaluate(
-    pipeline, val: pd.DataFrame, test: pd.DataFrame, columns: dict, cfg: Any
+    pipeline, oof: pd.DataFrame, test: pd.DataFrame, columns: dict, cfg: Any
 ) -> Evaluation:
-    """Metrics of both splits, the task's plots and the permutation importance on test."""
+    """Metrics of the out-of-fold predictions and of the test split, the task's plots and the
+    permutation importance on test."""
     target, task = columns["target"], columns.get("task", "binary")
     if task == "multiclass":
-        results, plots = _multiclass(pipeline, val, test, target)
+        results, plots = _multiclass(pipeline, oof, test, target)
     elif task == "regression":
-        results, plots = _regression(pipeline, val, test, target)
+        results, plots = _regression(pipeline, oof, test, target)
     else:
-        results, plots = _binary(pipeline, val, test, target, cfg)
+        results, plots = _binary(pipeline, oof, test, target, cfg)
     notes = []
     shuffled = test
     if over(len(test), cfg.importance_max_rows):  # each repeat predicts every row again

@@ -1,8 +1,9 @@
 """Test metrics per task, the choice of the binary decision threshold, permutation importance.
 
 binary: ranking and probability metrics plus label metrics at the threshold chosen on the
-validation split. multiclass: macro and weighted F1, per-class precision and recall, macro
-one-vs-rest ROC-AUC, log loss (no threshold). regression: MAE, RMSE, R², MAPE.
+out-of-fold predictions of cross-validation. multiclass: macro and weighted F1, per-class
+precision and recall, macro one-vs-rest ROC-AUC, log loss (no threshold). regression: MAE,
+RMSE, R², MAPE.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import numpy as np
 def choose_threshold(y_true, scores, metric: str = "f1") -> float:
     """The score cut-off (predict positive when score >= cut-off) that maximises `metric`.
 
-    `metric` is f1 or balanced_accuracy. Called on the validation split, so the test split
-    stays unseen until evaluation. Every distinct score is a candidate, computed in one pass.
+    `metric` is f1 or balanced_accuracy. Called on out-of-fold predictions of the training
+    rows, so the test split stays unseen until evaluation. Every distinct score is a
+    candidate, computed in one pass.
     """
     from sklearn.metrics import precision_recall_curve, roc_curve
 

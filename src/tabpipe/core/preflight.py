@@ -41,7 +41,7 @@ def _at_least(key: str, value: Any, low: float, fix: str, allow_none: bool = Tru
 def check_split(cfg) -> None:
     from tabpipe.core.splitting import check_sizes
 
-    check_sizes(cfg.test_size, cfg.val_size)
+    check_sizes(cfg.test_size)
 
 
 def check_tune(cfg) -> None:
@@ -72,7 +72,7 @@ def check_tune(cfg) -> None:
     _at_least("tune.ray_parallel", cfg.ray_parallel, 1, "tune.ray_parallel=4")
 
 
-def check_cv(cfg, task: str, tune_method: str) -> None:
+def check_cv(cfg, task: str) -> None:
     from tabpipe.core.cv import METRICS, STRATEGIES, main_metric
 
     if cfg.strategy not in STRATEGIES:
@@ -80,11 +80,11 @@ def check_cv(cfg, task: str, tune_method: str) -> None:
             f"params.yaml: unknown cv.strategy '{cfg.strategy}'",
             fix=f"use one of: {', '.join(STRATEGIES)}",
         )
-    if cfg.folds == 1 or cfg.folds < 0 or (cfg.folds == 0 and tune_method != "none"):
+    if cfg.folds < 2:
         raise PipelineError(
-            f"params.yaml: cv.folds={cfg.folds}, but cross-validation needs at least 2"
-            + (f" (tune.method={tune_method} scores its trials by it)" if cfg.folds == 0 else ""),
-            fix="use -S cv.folds=5 (or cv.folds=0 to skip cross-validation when tune=none)",
+            f"params.yaml: cv.folds={cfg.folds}, but cross-validation needs at least 2 "
+            "(select scores the model by it, and evaluate's threshold comes from its folds)",
+            fix="use -S cv.folds=5",
         )
     if task != "auto":
         main_metric(cfg.metric, task)
@@ -139,7 +139,7 @@ def check_scale(cfg) -> None:
 def check_targets(params: dict, sections: tuple[str, ...]) -> None:
     """Build each `_target_` section: unknown keys and values the class rejects are named."""
     from tabpipe.config import load_target_section
-    from tabpipe.core.auto import AUTO_KEYS, is_auto, model_families
+    from tabpipe.core.auto import AUTO_KEYS, ENSEMBLE_KEY, is_auto, model_families
     from tabpipe.core.tuning import SEARCH_KEY, parse_space
 
     for section in sections:
@@ -172,6 +172,12 @@ def check_targets(params: dict, sections: tuple[str, ...]) -> None:
         if section == "model":
             for task in (cfg.get("families") or {}) or ("binary",):
                 model_families(cfg, task)
+            rounds = cfg.get(ENSEMBLE_KEY) or 0
+            if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 0:
+                raise PipelineError(
+                    f"params.yaml: model.{ENSEMBLE_KEY}={rounds!r} must be a whole number >= 0",
+                    fix=f"e.g. -S model.{ENSEMBLE_KEY}=25, or 0 for no ensembles",
+                )
 
 
 def changed_sections(params: dict, previous: dict | None) -> set[str]:
@@ -195,7 +201,7 @@ def check_params(params: dict, previous: dict | None = None) -> list[str]:
         "split": lambda: check_split(cfg["split"]),
         "featurize": lambda: check_featurize(cfg["featurize"]),
         "tune": lambda: check_tune(cfg["tune"]),
-        "cv": lambda: check_cv(cfg["cv"], task, cfg["tune"].method),
+        "cv": lambda: check_cv(cfg["cv"], task),
         "evaluate": lambda: check_evaluate(cfg["evaluate"]),
         "scale": lambda: check_scale(cfg["scale"]),
     }

@@ -115,7 +115,7 @@ def session(address: str | None) -> Iterator[None]:
         ray.shutdown()
 
 
-def fit_and_score(estimator, fold: Fold, metric: Metric) -> tuple[str, Any, str]:
+def fit_and_score(estimator, fold: Fold, metric: Metric, classes=None) -> tuple[str, Any, str]:
     """A Ray task's body: ("ok", score, node) or ("error", message, node), as a local trial
     records it; `node` is the Ray node that ran it."""
     import ray
@@ -124,7 +124,7 @@ def fit_and_score(estimator, fold: Fold, metric: Metric) -> tuple[str, Any, str]
     node = ray.get_runtime_context().get_node_id()
     with threadpool_limits(limits=1):
         try:
-            return "ok", score_fold(estimator, fold, metric), node
+            return "ok", score_fold(estimator, fold, metric, classes), node
         except (ValueError, PipelineError) as err:  # parameters the estimator rejects
             return "error", str(err).splitlines()[0][:200], node
 
@@ -161,9 +161,11 @@ class RayScorer:
             except (ValueError, PipelineError) as err:
                 pending.append(str(err).splitlines()[0][:200])
                 continue
+            # the class labels the local search uses (the columns of the predictions)
+            classes = self.objective.classes_of(estimator, self.objective.folds_for(params))
             pending.append(
                 [
-                    self._task.remote(estimator, ref, self.objective.metric)
+                    self._task.remote(estimator, ref, self.objective.metric, classes)
                     for ref in self._fold_refs[
                         None
                         if self.objective.fold_sets is None

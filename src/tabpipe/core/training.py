@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tabpipe.config import instantiate_checked
 from tabpipe.core.auto import (
     BALANCING,
+    ENSEMBLE_KEY,
     FAMILY,
     ConditionalSpace,
     balancing_name,
@@ -29,7 +31,17 @@ from tabpipe.core.auto import (
     model_families,
     warm_starts,
 )
-from tabpipe.core.cv import CVObjective, Metric, main_metric, prepare_folds, splits
+from tabpipe.core.cv import (
+    CVObjective,
+    Fold,
+    Metric,
+    fold_classes,
+    main_metric,
+    out_of_fold,
+    prepare_folds,
+    splits,
+)
+from tabpipe.core.ensemble import EnsembleChoice, greedy_selection, voting_estimator
 from tabpipe.core.features import build_transformer
 from tabpipe.core.models import for_task
 from tabpipe.core.scale import (
@@ -56,6 +68,7 @@ from tabpipe.core.tuning import (
 from tabpipe.errors import PipelineError
 
 RESERVED = (SEARCH_KEY, TRIALS_KEY)  # read by the search, not part of the chosen model
+ENSEMBLE = "ensemble"  # the family name of a chosen ensemble
 
 
 def fold_transformer(featurize_cfg, columns: dict, task: str):
@@ -112,6 +125,25 @@ class Selection:
     balance_cfg: dict = field(default_factory=dict)
     family: str = ""
     balancing: str = ""
+    # an ensemble (family "ensemble"): each member's family, balancing, weight, model section
+    # and class weights; empty for a single model
+    members: list[dict] = field(default_factory=list)
+    # the balancing the balance stage applies to the training rows: the winner's (an
+    # ensemble's members share its resampling; `balancing` then names every member's)
+    rows_balancing: str = ""
+    # the chosen model's out-of-fold predictions of the cross-validated rows, with the target
+    # and the fold of each row: evaluate chooses the decision threshold on them
+    oof: pd.DataFrame | None = None
+    # the chosen model's score on each fold (the winner's, or the ensemble's)
+    scores: list[float] = field(default_factory=list)
+
+    @property
+    def cv_mean(self) -> float:
+        return float(np.mean(self.scores)) if self.scores else float(self.winner.mean)
+
+    @property
+    def cv_std(self) -> float:
+        return float(np.std(self.scores)) if self.scores else float(self.winner.std)
 
 
 def select_model(
@@ -188,9 +220,9 @@ def select_model(
         f"{type(configured).__name__} on {len(rows)} rows ({metric.name}), tune={tune_cfg.method}"
     )
     build = partial(build_estimator, model_cfg, class_weight=class_weight, task=task)
-    results = search(
-        space, CVObjective(build, folds, metric), tune_cfg, metric.greater_is_better, metric.name
-    )
+    classes = None if task == "regression" else fold_classes(folds)
+    objective = CVObjective(build, folds, metric, classes=classes)
+    results = search(space, objective, tune_cfg, metric.greater_is_better, metric.name)
     winner = best_trial(results, metric.greater_is_better)
     echo(
         f"select: cross-validated {metric.name} {winner.mean:.4f} ± {winner.std:.4f}; refitting"
@@ -208,7 +240,25 @@ def select_model(
         balance_cfg=dict(balance_cfg),
         family=family_name(model_cfg),
         balancing=balancing_name(balance_cfg) if task != "regression" else "none",
+        oof=oof_frame(folds, objective.fold_predictions(winner.params), rows[target], classes),
+        scores=list(winner.scores),
     )
+
+
+def oof_frame(
+    folds: list[Fold], fold_predictions: list[np.ndarray], y: pd.Series, classes
+) -> pd.DataFrame:
+    """data/select/oof.parquet: each cross-validated row's target, fold and out-of-fold
+    prediction (`proba:<class>` columns, or `prediction` for regression). Rows no fold
+    validated (the first block of time folds) are left out."""
+    predicted, fold_of_row = out_of_fold(folds, fold_predictions, len(y))
+    frame = pd.DataFrame({y.name: y.to_numpy(), "fold": fold_of_row})
+    if classes is None:
+        frame["prediction"] = predicted
+    else:
+        for j, label in enumerate(classes):
+            frame[f"proba:{label}"] = predicted[:, j]
+    return frame[fold_of_row >= 0].reset_index(drop=True)
 
 
 def family_name(model_cfg: dict) -> str:
@@ -281,17 +331,22 @@ def _select_auto(
         f"{budget} trials ({why}), {len(warm)} warm starts, then {method}"
     )
     build = partial(build_candidate, families, balance, task)
-    objective = CVObjective(build, next(iter(fold_sets.values())), metric, fold_sets, BALANCING)
+    classes = None if task == "regression" else fold_classes(next(iter(fold_sets.values())))
+    objective = CVObjective(
+        build, next(iter(fold_sets.values())), metric, fold_sets, BALANCING, classes
+    )
     space = ConditionalSpace(spaces, list(balance), warm)
     results = search(space, objective, search_cfg, metric.greater_is_better, metric.name)
     winner = best_trial(results, metric.greater_is_better)
     family, balancing = winner.params[FAMILY], winner.params[BALANCING]
     chosen = {k: v for k, v in chosen_model(families, winner.params).items() if k not in RESERVED}
     echo(
-        f"select: {family} with balancing {balancing}: cross-validated {metric.name} "
-        f"{winner.mean:.4f} ± {winner.std:.4f} (trial {winner.number + 1} of {len(results)})"
+        f"select: best single model {family} with balancing {balancing}: cross-validated "
+        f"{metric.name} {winner.mean:.4f} ± {winner.std:.4f} "
+        f"(trial {winner.number + 1} of {len(results)})"
     )
-    return Selection(
+    folds = objective.folds_for(winner.params)
+    selection = Selection(
         metric,
         search_cfg,
         results,
@@ -301,7 +356,93 @@ def _select_auto(
         balance_cfg=balance[balancing],
         family=family,
         balancing=balancing,
+        oof=oof_frame(folds, objective.fold_predictions(winner.params), y, classes),
+        scores=list(winner.scores),
     )
+    rounds = int(model_cfg.get(ENSEMBLE_KEY) or 0) if searched_models else 0
+    pool = ensemble_pool(results, winner, fold_sets, metric) if rounds else []
+    if len(pool) < 2:
+        return selection
+    predicted = {r.params[FAMILY]: objective.fold_predictions(r.params) for r in pool}
+    ensemble = greedy_selection(predicted, [f.y_valid for f in folds], metric, classes, rounds)
+    shown = ", ".join(f"{name} {w:.2f}" for name, w in ensemble.weights.items())
+    if len(ensemble.weights) < 2 or not metric.better(ensemble.mean, winner.mean):
+        echo(f"select: no ensemble of {', '.join(predicted)} beats it in cross-validation")
+        return selection
+    echo(
+        f"select: chose an ensemble ({shown}): cross-validated {metric.name} "
+        f"{ensemble.mean:.4f} ± {ensemble.std:.4f} against {winner.mean:.4f} for {family} alone"
+    )
+    by_family = {r.params[FAMILY]: r for r in pool}
+    return with_ensemble(
+        selection, ensemble, by_family, families, balance, task, folds, predicted, y, classes
+    )
+
+
+def ensemble_pool(
+    results: list[TrialResult], winner: TrialResult, fold_sets: dict[str, list], metric: Metric
+) -> list[TrialResult]:
+    """The ensemble's candidates: the best trial of each family among those cross-validated
+    on the winner's folds (a balancing that resamples differently would need other training
+    rows), the winner first, then by score."""
+    folds = fold_sets[winner.params[BALANCING]]
+    best: dict[str, TrialResult] = {}
+    for r in ranked_trials(results, metric):
+        if fold_sets[r.params[BALANCING]] is folds:
+            best.setdefault(r.params[FAMILY], r)
+    return list(best.values())
+
+
+def ranked_trials(results: list[TrialResult], metric: Metric) -> list[TrialResult]:
+    """Completed trials, best first (the earliest among equals)."""
+    sign = -1.0 if metric.greater_is_better else 1.0
+    done = [r for r in results if r.state == "complete"]
+    return sorted(done, key=lambda r: (sign * r.mean, r.number))
+
+
+def with_ensemble(
+    selection: Selection,
+    ensemble: EnsembleChoice,
+    trials: dict[str, TrialResult],
+    families: dict[str, dict],
+    balance: dict[str, dict],
+    task: str,
+    folds: list[Fold],
+    predicted: dict[str, list[np.ndarray]],
+    y: pd.Series,
+    classes,
+) -> Selection:
+    """`selection` with the ensemble as the chosen model: its members (each a trial's model
+    and class weights), its out-of-fold predictions and fold scores."""
+    members, estimators = [], {}
+    for name, weight in ensemble.weights.items():
+        trial = trials[name]
+        balancing = trial.params[BALANCING]
+        model = {k: v for k, v in chosen_model(families, trial.params).items() if k not in RESERVED}
+        members.append(
+            {
+                "family": name,
+                "balancing": balancing,
+                "weight": round(weight, 6),
+                "trial": trial.number + 1,
+                "cv_mean": round(trial.mean, 6),
+                "class_weight": balance[balancing].get("class_weight"),
+                "model": model,
+            }
+        )
+        estimators[name] = build_candidate(families, balance, task, trial.params)
+    averaged = [
+        sum(ensemble.weights[n] * predicted[n][i] for n in ensemble.weights)
+        for i in range(len(folds))
+    ]
+    balancings = sorted({m["balancing"] for m in members})
+    selection.rows_balancing = selection.balancing
+    selection.family, selection.balancing = ENSEMBLE, "+".join(balancings)
+    selection.members = members
+    selection.estimator = voting_estimator(estimators, ensemble.weights, task)
+    selection.oof = oof_frame(folds, averaged, y, classes)
+    selection.scores = list(ensemble.scores)
+    return selection
 
 
 def family_scores(selection: Selection) -> dict[str, float]:
@@ -318,16 +459,20 @@ def family_scores(selection: Selection) -> dict[str, float]:
 
 
 def choice_record(selection: Selection) -> dict[str, Any]:
-    """data/select/choice.json: the model train fits (class weights from the balancing), and
-    its score."""
-    metric, winner = selection.metric, selection.winner
+    """data/select/choice.json: the model train fits (class weights from the balancing, or an
+    ensemble's members with theirs), and its cross-validated score."""
+    out: dict[str, Any] = {"family": selection.family, "balancing": selection.balancing}
+    if selection.members:
+        out["members"] = [
+            {**m, "model": {k: plain(v) for k, v in m["model"].items()}} for m in selection.members
+        ]
+    else:
+        out["model"] = {k: plain(v) for k, v in selection.model_cfg.items()}
     return {
-        "family": selection.family,
-        "balancing": selection.balancing,
-        "model": {k: plain(v) for k, v in selection.model_cfg.items()},
-        "metric": metric.name,
-        "cv_mean": round(winner.mean, 6),
-        "cv_std": round(winner.std, 6),
+        **out,
+        "metric": selection.metric.name,
+        "cv_mean": round(selection.cv_mean, 6),
+        "cv_std": round(selection.cv_std, 6),
     }
 
 
@@ -335,25 +480,33 @@ def balancing_record(selection: Selection) -> dict[str, Any]:
     """data/select/balance.json: the balancing the balance stage applies. A file of its own,
     so a change of the model alone leaves the balance stage's dependencies as they were."""
     return {
-        "balancing": selection.balancing,
+        "balancing": selection.rows_balancing or selection.balancing,
         "balance": {k: plain(v) for k, v in selection.balance_cfg.items()},
     }
 
 
 def estimator_from_choice(choice: dict, balancing: dict, task: str):
-    """The chosen estimator, unfitted, with the chosen balancing's class weights."""
+    """The chosen estimator, unfitted: one model with the chosen balancing's class weights,
+    or the ensemble of the chosen members, each with its own."""
+    if "members" in choice:
+        members = {
+            m["family"]: build_estimator(m["model"], {}, m["class_weight"], task)
+            for m in choice["members"]
+        }
+        weights = {m["family"]: m["weight"] for m in choice["members"]}
+        return voting_estimator(members, weights, task)
     return build_estimator(choice["model"], {}, balancing["balance"].get("class_weight"), task)
 
 
 def selection_metrics(selection: Selection) -> dict[str, Any]:
     """The select stage's dvclive metrics: the choice, its CV mean and std, trial counts,
-    and (model=auto) the best score of each family."""
+    (model=auto) the best score of each family, and an ensemble's weights."""
     metric, winner = selection.metric, selection.winner
     values: dict[str, Any] = {
         "family": selection.family,
         "balancing": selection.balancing,
-        f"cv/{metric.name}_mean": round(winner.mean, 6),
-        f"cv/{metric.name}_std": round(winner.std, 6),
+        f"cv/{metric.name}_mean": round(selection.cv_mean, 6),
+        f"cv/{metric.name}_std": round(selection.cv_std, 6),
         "cv/folds": len(winner.scores),
         "tune/trials": len(selection.results),
         "tune/best_trial": winner.number + 1,
@@ -361,6 +514,7 @@ def selection_metrics(selection: Selection) -> dict[str, Any]:
     families = family_scores(selection)
     if len(families) > 1:
         values.update({f"family_best/{name}": score for name, score in families.items()})
+    values.update({f"ensemble/{m['family']}": m["weight"] for m in selection.members})
     return values
 
 
@@ -388,9 +542,8 @@ def best_params(selection: Selection) -> dict[str, Any]:
 
 
 def selection_markdown(model, selection: Selection) -> str:
-    """Every trial ranked, with the chosen model's full parameters (metrics/train/selection.md)."""
+    """Every trial ranked, with the chosen model's full parameters (metrics/select/selection.md)."""
     metric, winner, results = selection.metric, selection.winner, selection.results
-    chosen = {k: plain(v) for k, v in model.get_params(deep=False).items()}
     better = "higher" if metric.greater_is_better else "lower"
     header = {
         "model": type(model).__name__ + (f" ({selection.family})" if selection.family else ""),
@@ -398,6 +551,16 @@ def selection_markdown(model, selection: Selection) -> str:
         "tune": selection.tune_cfg.method,
         "metric": f"{metric.name} ({better} is better), {len(winner.scores)} folds",
         "trials": len(results),
-        "winner": f"trial {winner.number + 1}: {winner.mean:.4f} ± {winner.std:.4f}",
+        "best single model": f"trial {winner.number + 1}: {winner.mean:.4f} ± {winner.std:.4f}",
     }
+    if selection.members:
+        header["ensemble"] = f"{selection.cv_mean:.4f} ± {selection.cv_std:.4f}: " + ", ".join(
+            f"{m['family']} (trial {m['trial']}) {m['weight']:.2f}" for m in selection.members
+        )
+        chosen = {f"{m['family']}.weight": m["weight"] for m in selection.members}
+        for m in selection.members:
+            params = m["model"]
+            chosen.update({f"{m['family']}.{k}": plain(v) for k, v in params.items()})
+    else:
+        chosen = {k: plain(v) for k, v in model.get_params(deep=False).items()}
     return selection_report(results, metric.greater_is_better, metric.name, header, chosen)

@@ -52,6 +52,19 @@ def registry_state(root: Path, artifact: str, commit: str | None) -> dict[str, A
     return {}
 
 
+def estimator_name(choice: dict | None, params: dict) -> str | None:
+    """What train fitted: select's choice (data/select/choice.json), an ensemble with its
+    members' weights; the configured model's class when there is no choice file."""
+    if not choice:
+        return (params.get("model") or {}).get("_target_")
+    if "members" in choice:
+        members = ", ".join(
+            f"{m['model']['_target_']} ({m['weight']:.2f})" for m in choice["members"]
+        )
+        return f"weighted ensemble of {members}"
+    return choice["model"].get("_target_")
+
+
 def facts(root: Path = Path(".")) -> dict[str, Any]:
     """What the card and the service's /metadata report, gathered from the run's records."""
     import yaml
@@ -74,7 +87,7 @@ def facts(root: Path = Path(".")) -> dict[str, Any]:
         "model": {
             "path": io.MODEL.as_posix(),
             "md5": model_md5,
-            "estimator": (params.get("model") or {}).get("_target_"),
+            "estimator": estimator_name(_read_json(root / io.CHOICE), params),
             "commit": commit,
             "matches_dvc_lock": model_md5 is not None and model_md5 == lock_model,
             **state,
@@ -210,8 +223,9 @@ def render(info: dict[str, Any]) -> str:
         criterion = info.get("evaluate", {}).get("threshold_metric", "f1")
         out.append(
             f"A row is labelled `{positive}` when its probability is at least **{threshold:.4f}**. "
-            f"The threshold maximises {criterion} on the validation split; the test metrics above "
-            "are measured at it."
+            f"The threshold maximises {criterion} on the out-of-fold predictions of the select "
+            "stage's cross-validation (never on test rows); the test metrics above are measured "
+            "at it."
         )
 
     train_rate = (split.get("train") or {}).get("positive_rate")

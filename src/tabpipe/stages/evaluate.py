@@ -1,7 +1,9 @@
-"""evaluate: score the test split once (binary: threshold chosen on validation first).
+"""evaluate: score the test split once (binary: the threshold chosen first, on the chosen
+model's out-of-fold predictions from select's cross-validation).
 
-Metrics go to metrics/evaluate/metrics.json under `val` and `test`; plots go to
-metrics/evaluate/plots/. What is computed is tabpipe.core.evaluation's; this stage logs it.
+Metrics go to metrics/evaluate/metrics.json under `cv` (the out-of-fold predictions) and
+`test`; plots go to metrics/evaluate/plots/. What is computed is tabpipe.core.evaluation's;
+this stage logs it.
 """
 
 from tabpipe import io
@@ -15,9 +17,9 @@ def main() -> None:
     cfg = load_section("evaluate")
     columns = io.read_json(io.COLUMNS)
     pipeline = io.load_model(io.MODEL)
-    val = io.read_parquet(io.split_path("val"))
+    oof = io.read_parquet(io.OOF)
     test = io.read_parquet(io.split_path("test"))
-    evaluation = evaluate(pipeline, val, test, columns, cfg)
+    evaluation = evaluate(pipeline, oof, test, columns, cfg)
     for note in evaluation.notes:
         print(f"evaluate: {note}")
 

@@ -18,7 +18,7 @@ def main() -> None:
     train = io.read_parquet(io.BALANCED_TRAIN)
     transformer.fit(train.drop(columns=[target]), train[target])
     io.save_model(transformer, io.TRANSFORMER)
-    sources = {"train": train, "val": None, "test": None}
+    sources = {"train": train, "test": None}
     for split, frame in sources.items():
         frame = io.read_parquet(io.split_path(split)) if frame is None else frame
         matrix = transformer.transform(frame.drop(columns=[target]))

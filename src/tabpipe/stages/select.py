@@ -1,8 +1,11 @@
 """select: cross-validate (and search) the candidates on the unbalanced training split; write
-the choice that balance applies and train fits.
+the choice that balance applies and train fits, and its out-of-fold predictions, on which
+evaluate chooses the decision threshold.
 
 With model=auto / balance=auto the search runs across model families and balancings
-(tabpipe.core.auto); with a fixed model it cross-validates (or tunes) that one. The choice is
+(tabpipe.core.auto), then weighs an ensemble of each family's best (tabpipe.core.ensemble),
+kept where it beats the best single model; with a fixed model it cross-validates (or tunes)
+that one. The choice is
 data/select/choice.json (the model) and data/select/balance.json (the balancing);
 metrics/select/ shows it in `dvc exp show`: the family, the balancing, the cross-validated
 score and each family's best.
@@ -44,6 +47,7 @@ def select() -> None:
     selection = select_model(io.read_parquet(io.split_path("train")), columns, n_train, cfg)
     io.write_json(choice_record(selection), io.CHOICE)
     io.write_json(balancing_record(selection), io.BALANCING)
+    io.write_parquet(selection.oof, io.OOF)
 
     from dvclive import Live
 
@@ -63,7 +67,8 @@ def select() -> None:
     io.write_text(selection_markdown(selection.estimator, selection), io.SELECT_SELECTION)
     print(
         f"select: chose {selection.family} with balancing {selection.balancing} "
-        f"({io.CHOICE}); every trial in {io.SELECT_SELECTION}"
+        f"({io.CHOICE}; out-of-fold predictions in {io.OOF}); every trial in "
+        f"{io.SELECT_SELECTION}"
     )
 
 

@@ -1,4 +1,5 @@
-"""split: stratified train / validation / test split with a fixed seed."""
+"""split: stratified train / test split with a fixed seed (no validation split: the select
+stage's cross-validation does its job)."""
 
 from tabpipe import io
 from tabpipe.config import load_section
@@ -24,9 +25,7 @@ def main() -> None:
     cfg = load_section("split")
     columns = io.read_json(io.COLUMNS)
     target, task = columns["target"], columns.get("task", "binary")
-    parts = split_table(
-        io.read_parquet(io.CLEAN), target, cfg.test_size, cfg.val_size, cfg.seed, task
-    )
+    parts = split_table(io.read_parquet(io.CLEAN), target, cfg.test_size, cfg.seed, task)
     report = {}
     for name, part in parts.items():
         io.write_parquet(part, io.split_path(name))

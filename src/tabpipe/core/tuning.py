@@ -421,6 +421,7 @@ def _optuna_search(
     direction = "maximize" if greater_is_better else "minimize"
     study = optuna.create_study(direction=direction, sampler=sampler_for(0))
     # a search stopped by the clock alone runs other trials every time: nothing to resume to
+    # (with n_trials as well, it resumes, and the clock counts this run's time only)
     journal = None if trial_log is None or n_trials is None else _open_log(trial_log, direction)
     asked = 0 if journal is None else _resume(journal, study, batch, n_trials)
     logged = 0 if journal is None else len(journal.trials)

@@ -6,8 +6,10 @@ or failed stage never leaves a half-written file and earlier outputs stay intact
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -52,6 +54,21 @@ EVALUATE_METRICS = EVALUATE_LIVE_DIR / "metrics.json"
 
 SPLITS = ("train", "test")
 
+# Not DVC outputs (DVC deletes those before a stage runs), git-ignored and .dvcignore'd: the
+# finished trials of a tuning search, one journal per search key, so a killed select resumes
+TUNING_DIR = Path(".tabpipe/tuning")
+# What decides the trials' scores besides tabpipe's own code (part of `code_digest`)
+LIBRARIES = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "scikit-learn",
+    "imbalanced-learn",
+    "lightgbm",
+    "optuna",
+)
+
 
 def split_path(split: str) -> Path:
     return SPLIT_DIR / f"{split}.parquet"
@@ -59,6 +76,73 @@ def split_path(split: str) -> Path:
 
 def features_path(split: str) -> Path:
     return FEATURES_DIR / f"{split}.parquet"
+
+
+def tuning_log_path(key: str) -> Path:
+    """The journal of the finished trials of the search with this key (tabpipe.core.tuning)."""
+    return TUNING_DIR / f"{key}.jsonl"
+
+
+def tuning_log_storage(key: str):
+    """The Optuna storage of the search with this key: a journal file (JSON lines).
+
+    Optuna appends one line per finished trial, flushed and fsynced, and ignores a last line
+    cut short, so a kill at any moment leaves a readable log. A log that cannot be read all
+    the same (a power cut in the middle of a write) is started again: the search then runs
+    from its first trial, as it would without a log.
+    """
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+
+    path = tuning_log_path(key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One writer at a time already (a stage run by DVC holds the workspace's run lock): a lock
+    # left by a killed write is taken over after 5 s rather than Optuna's default 30 s
+    lock = JournalFileSymlinkLock(str(path), grace_period=5)
+    try:
+        return JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
+    except (ValueError, KeyError, TypeError):  # json.JSONDecodeError is a ValueError
+        path.unlink()
+        return JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
+
+
+def remove_tuning_log(key: str) -> None:
+    """Remove the search's journal (once its outputs are written) and the folder if empty."""
+    tuning_log_path(key).unlink(missing_ok=True)
+    for folder in (TUNING_DIR, TUNING_DIR.parent):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another search's log), or absent
+            break
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def code_digest() -> str:
+    """The code version: a hash of every source file of the tabpipe package as installed, and
+    of the versions of Python and of the LIBRARIES that fit and score."""
+    from importlib import metadata
+
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for source in sorted(package.rglob("*.py")):
+        digest.update(source.relative_to(package).as_posix().encode("utf-8") + b"\0")
+        digest.update(source.read_bytes() + b"\0")
+    for name in LIBRARIES:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            version = "absent"
+        digest.update(f"{name}=={version}\0".encode())
+    digest.update(sys.version.encode("utf-8"))
+    return digest.hexdigest()
 
 
 @contextmanager

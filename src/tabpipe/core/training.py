@@ -54,6 +54,7 @@ from tabpipe.core.scale import (
 from tabpipe.core.tuning import (
     SEARCH_KEY,
     TRIALS_KEY,
+    TrialLog,
     TrialResult,
     applicable_space,
     best_trial,
@@ -152,11 +153,13 @@ def select_model(
     n_train: int,
     cfg: dict,
     echo: Callable[[str], None] = print,
+    trial_log: TrialLog | None = None,
 ) -> Selection:
     """Cross-validate every trial of the configured search on `rows` (the unbalanced training
     split) and return the winner, unfitted. `cfg` holds the model, balance, cv, tune, featurize
     and scale sections; `n_train` is the whole split's row count (the large-data switches are
-    decided on it, as in the balance stage)."""
+    decided on it, as in the balance stage). With `trial_log` a killed search resumes from the
+    trials it finished (`tabpipe.core.tuning.TrialLog`)."""
     from omegaconf import OmegaConf
 
     model_cfg, balance_cfg = cfg["model"], cfg["balance"]
@@ -180,7 +183,7 @@ def select_model(
     if large_note:
         echo(f"select: {large_note}")
     if is_auto(model_cfg) or (task != "regression" and is_auto(balance_cfg)):
-        return _select_auto(rows, columns, n_train, {**cfg, "model": model_cfg}, echo)
+        return _select_auto(rows, columns, n_train, {**cfg, "model": model_cfg}, echo, trial_log)
     if is_auto(balance_cfg):  # regression: nothing to balance
         balance_cfg = {"_target_": None}
     metric = main_metric(cv_cfg.metric, task)
@@ -222,7 +225,9 @@ def select_model(
     build = partial(build_estimator, model_cfg, class_weight=class_weight, task=task)
     classes = None if task == "regression" else fold_classes(folds)
     objective = CVObjective(build, folds, metric, classes=classes)
-    results = search(space, objective, tune_cfg, metric.greater_is_better, metric.name)
+    results = search(
+        space, objective, tune_cfg, metric.greater_is_better, metric.name, trial_log=trial_log
+    )
     winner = best_trial(results, metric.greater_is_better)
     echo(
         f"select: cross-validated {metric.name} {winner.mean:.4f} ± {winner.std:.4f}; refitting"
@@ -282,7 +287,12 @@ def cv_rows(rows: pd.DataFrame, columns: dict, n_train: int, cfg: dict, echo) ->
 
 
 def _select_auto(
-    rows: pd.DataFrame, columns: dict, n_train: int, cfg: dict, echo: Callable[[str], None]
+    rows: pd.DataFrame,
+    columns: dict,
+    n_train: int,
+    cfg: dict,
+    echo: Callable[[str], None],
+    trial_log: TrialLog | None = None,
 ) -> Selection:
     """model=auto and/or balance=auto: one seeded study over families x balancings x each
     family's space (tabpipe.core.auto), warm starts first, a budget of trials."""
@@ -336,7 +346,9 @@ def _select_auto(
         build, next(iter(fold_sets.values())), metric, fold_sets, BALANCING, classes
     )
     space = ConditionalSpace(spaces, list(balance), warm)
-    results = search(space, objective, search_cfg, metric.greater_is_better, metric.name)
+    results = search(
+        space, objective, search_cfg, metric.greater_is_better, metric.name, trial_log=trial_log
+    )
     winner = best_trial(results, metric.greater_is_better)
     family, balancing = winner.params[FAMILY], winner.params[BALANCING]
     chosen = {k: v for k, v in chosen_model(families, winner.params).items() if k not in RESERVED}

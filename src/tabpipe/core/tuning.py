@@ -20,10 +20,18 @@ tasks (`tabpipe.core.ray_backend`), and the scores are told back in trial order.
 trials do not depend on earlier scores: the trials and scores equal the local ones. TPE's do:
 it asks `tune.ray_parallel` trials knowing only the batches before, so its trials depend on
 that batch size (and equal the local ones for a batch of 1), but not on which task ends first.
+
+Each trial is asked of a fresh sampler seeded from (`tune.seed`, the trial's number), not of one
+sampler whose random state runs on from trial to trial: a trial then depends only on the seed,
+its number and the trials before it. That is what lets a killed search resume (`TrialLog`):
+the finished trials are replayed into a new study and the rest are asked exactly as an
+uninterrupted search would have asked them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from collections.abc import Callable
@@ -192,6 +200,40 @@ def plain(value: Any) -> Any:
     return value
 
 
+@dataclass
+class TrialLog:
+    """Where a search keeps its finished trials, so that a killed search resumes from them.
+
+    `open()` returns the Optuna storage that holds them (the select stage passes
+    `tabpipe.io.tuning_log_storage`: an append-only journal file under .tabpipe/tuning/),
+    `name` is the study's name in it, the search's key (`search_key`: a log is only ever read
+    by the search it was written by), and `where` is shown in the resume line.
+    """
+
+    name: str
+    where: str
+    open: Callable[[], Any]
+
+
+def search_key(parts: dict[str, Any]) -> str:
+    """A short hash of everything that decides a search's trials and their scores.
+
+    `parts` holds plain data: the config sections, digests of the rows and of the code. Keys
+    are sorted, so the same settings give the same key whatever order they were written in.
+    """
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def trial_seed(seed: int | None, number: int) -> int | None:
+    """The sampler seed of trial `number`: a function of the search's seed and the number only,
+    so a trial asked after a resume draws what it drew in an uninterrupted search."""
+    if seed is None:
+        return None
+    digest = hashlib.sha256(f"tabpipe-trial:{seed}:{number}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
 def search(
     space: list[Param],
     evaluate: Callable[[dict[str, Any]], list[float]],
@@ -199,6 +241,7 @@ def search(
     greater_is_better: bool,
     metric_name: str = "score",
     log: Callable[[str], None] = print,
+    trial_log: TrialLog | None = None,
 ) -> list[TrialResult]:
     """Run the configured search; `evaluate(params)` returns the fold scores of one trial.
 
@@ -207,6 +250,9 @@ def search(
     `tune.backend=ray`, `evaluate` must be a `tabpipe.core.cv.CVObjective`: its (trial, fold) fits
     run as Ray tasks (`tabpipe.core.ray_backend`), and the trials and scores are those of the local
     search, except for bayesian, whose trials depend on `tune.ray_parallel` (README).
+
+    With `trial_log`, every finished trial is written to it and a search that was killed
+    resumes from the trials it finished: they are replayed, not asked again (`_optuna_search`).
     """
     if cfg.method not in METHODS:
         raise PipelineError(
@@ -229,7 +275,7 @@ def search(
                 )
             ]
         return _optuna_search(
-            space, local_scorer(evaluate), 1, cfg, greater_is_better, metric_name, log
+            space, local_scorer(evaluate), 1, cfg, greater_is_better, metric_name, log, trial_log
         )
 
     from tabpipe.core.ray_backend import RayScorer, session
@@ -246,7 +292,9 @@ def search(
             # grid and random: no trial depends on another's score, so all go at once;
             # bayesian: batches of ray_parallel, each asked knowing the batches before it
             batch = cfg.ray_parallel if cfg.method == "bayesian" or cfg.timeout_s else None
-            results = _optuna_search(space, scorer, batch, cfg, greater_is_better, metric_name, log)
+            results = _optuna_search(
+                space, scorer, batch, cfg, greater_is_better, metric_name, log, trial_log
+            )
     log(f"tune: {scorer.tasks} Ray tasks ran on {len(scorer.nodes)} node(s)")
     return results
 
@@ -303,11 +351,13 @@ def _optuna_search(
     greater_is_better: bool,
     metric_name: str,
     log: Callable[[str], None],
+    trial_log: TrialLog | None = None,
 ) -> list[TrialResult]:
     """Ask Optuna for `batch` trials (None: all that remain), score them, tell in order.
 
     Telling in trial order keeps the study's history, and so the next batch, independent of
-    which trial finished first.
+    which trial finished first. With `trial_log`, the trials of each batch are written to it once
+    told; a search that finds trials of its own in it replays them first (`_resume`).
     """
     import optuna
     from optuna.trial import TrialState
@@ -339,21 +389,29 @@ def _optuna_search(
             def after_trial(self, study, trial, state, values) -> None:
                 pass
 
-        sampler = Grid(grid, seed=cfg.seed)
+        def sampler_for(number: int):
+            # the search's own seed for every trial: it shuffles the grid, and trial n takes
+            # the n-th point of the shuffled grid (a grid id means the same point in each)
+            return Grid(grid, seed=cfg.seed)
+
         space = [Param(p.name, "choice", choices=grid[p.name]) for p in space]
     elif cfg.method == "random":
-        sampler = optuna.samplers.RandomSampler(seed=cfg.seed)
+
+        def sampler_for(number: int):
+            return optuna.samplers.RandomSampler(seed=trial_seed(cfg.seed, number))
     else:
         import warnings
 
-        with warnings.catch_warnings():  # `group` (for the conditional space) is experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler = optuna.samplers.TPESampler(
-                seed=cfg.seed,
-                n_startup_trials=cfg.n_startup_trials,
-                multivariate=True,
-                **({"group": True} if conditional else {}),
-            )
+        def sampler_for(number: int):
+            with warnings.catch_warnings():  # `group` (for the conditional space) is experimental
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.samplers.TPESampler(
+                    seed=trial_seed(cfg.seed, number),
+                    n_startup_trials=cfg.n_startup_trials,
+                    multivariate=True,
+                    **({"group": True} if conditional else {}),
+                )
+
     if n_trials is None and timeout is None:
         raise PipelineError(
             f"params.yaml: tune.method={cfg.method} needs tune.n_trials or tune.timeout_s",
@@ -361,32 +419,51 @@ def _optuna_search(
         )
 
     direction = "maximize" if greater_is_better else "minimize"
-    study = optuna.create_study(direction=direction, sampler=sampler)
-    for point in space.warm if conditional else []:
-        study.enqueue_trial(point)  # warm starts: scored first, in order
-    errors: dict[int, str] = {}
+    study = optuna.create_study(direction=direction, sampler=sampler_for(0))
+    # a search stopped by the clock alone runs other trials every time: nothing to resume to
+    # (with n_trials as well, it resumes, and the clock counts this run's time only)
+    journal = None if trial_log is None or n_trials is None else _open_log(trial_log, direction)
+    asked = 0 if journal is None else _resume(journal, study, batch, n_trials)
+    logged = 0 if journal is None else len(journal.trials)
+    warm = space.warm if conditional else []
+    for point in warm[asked:]:
+        study.enqueue_trial(point)  # warm starts: scored first, in order (not again on a resume)
     total = "?" if n_trials is None else str(n_trials)
+    if asked:
+        log(
+            f"select: resuming the search: {asked} of {total} trials finished earlier "
+            f"({trial_log.where})"
+        )
     started = time.perf_counter()
-    asked = 0
     while (n_trials is None or asked < n_trials) and (
         timeout is None or time.perf_counter() - started < timeout
     ):
         size = (n_trials - asked) if batch is None else batch
         if n_trials is not None:
             size = min(size, n_trials - asked)
-        trials = [study.ask() for _ in range(size)]
+        trials, drawn = [], []
+        for number in range(asked, asked + size):
+            # the trial draws its values from the study's sampler as it suggests them: its own,
+            # until the next trial is asked
+            study.sampler = sampler_for(number)
+            trials.append(study.ask())
+            # trial numbers follow the asks (warm starts were enqueued in that order)
+            assert trials[-1].number == number, (trials[-1].number, number)
+            drawn.append(draw(trials[-1]))
         asked += size
-        outcomes = score([draw(trial) for trial in trials])
+        outcomes = score(drawn)
+        told = []
         for trial, outcome in zip(trials, outcomes, strict=True):
             if isinstance(outcome, str):
-                errors[trial.number] = outcome
+                trial.set_user_attr("error", outcome)
                 frozen = study.tell(trial, state=TrialState.PRUNED)
             else:
                 trial.set_user_attr("scores", outcome)
                 frozen = study.tell(trial, float(np.mean(outcome)))
+            told.append(frozen)
             elapsed = time.perf_counter() - started
             if frozen.value is None:
-                line = f"failed: {errors.get(frozen.number, frozen.state.name)}"
+                line = f"failed: {frozen.user_attrs.get('error', frozen.state.name)}"
             else:
                 best = study.best_trial
                 line = (
@@ -395,6 +472,13 @@ def _optuna_search(
                 )
             shown = {k: plain(v) for k, v in frozen.params.items()}
             log(f"tune: trial {frozen.number + 1}/{total} [{elapsed:5.1f}s] {line}  {shown}")
+        if journal is not None:
+            # a whole batch at a time (what a resume replays); a trial the log already holds
+            # (after a resume that re-ran part of a batch on Ray) is not written twice
+            for frozen in told:
+                if frozen.number >= logged:
+                    journal.add_trial(frozen)
+                    logged += 1
 
     results = []
     for trial in study.trials:
@@ -408,7 +492,7 @@ def _optuna_search(
                 float(np.std(scores)) if done else None,
                 scores,
                 "complete" if done else "failed",
-                errors.get(trial.number, ""),
+                trial.user_attrs.get("error", ""),
             )
         )
     if not any(r.state == "complete" for r in results):
@@ -418,6 +502,36 @@ def _optuna_search(
             fix="check model._search_ against the estimator's parameters, or raise tune.timeout_s",
         )
     return results
+
+
+def _open_log(trial_log: TrialLog, direction: str):
+    """The study in `trial_log` that holds this search's finished trials (empty when new)."""
+    import optuna
+
+    return optuna.create_study(
+        storage=trial_log.open(),
+        study_name=trial_log.name,
+        direction=direction,
+        load_if_exists=True,
+    )
+
+
+def _resume(journal, study, batch: int | None, n_trials: int) -> int:
+    """Replay the trials `journal` holds into `study`, the fresh one; how many it replayed.
+
+    They were written in trial order, so they are trials 0, 1, ... Replayed whole (params,
+    distributions, scores, the sampler's own attributes such as a grid point's id), they give
+    the sampler the history it had when it asked the next trial. On Ray, TPE asks a batch
+    knowing only the batches before it: a batch cut short is dropped and asked again whole.
+    Grid and random trials do not depend on the history, so any finished prefix replays.
+    """
+    done = [t for t in journal.trials if t.state.is_finished()]
+    keep = min(len(done), n_trials)
+    if batch is not None and batch > 1:
+        keep -= keep % batch
+    for trial in done[:keep]:
+        study.add_trial(trial)
+    return keep
 
 
 def trial_params(trial, space, conditional: bool) -> dict[str, Any]:

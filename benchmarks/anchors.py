@@ -1,4 +1,4 @@
-"""Fit one anchor of the quality benchmark on a table's train + validation rows; score its test.
+"""Fit one anchor of the quality benchmark on a table's training rows; score its test rows.
 
 Run by the anchors' own venv (benchmarks/.anchors/, built by benchmarks/quality.py from
 benchmarks/anchors-requirements.txt), never by the project's: AutoGluon 1.6.3 needs pandas < 2.4.
@@ -6,7 +6,7 @@ It imports nothing from the project, so the two environments never mix.
 
     benchmarks/.anchors/bin/python benchmarks/anchors.py --anchor flaml --split DIR --out F.json
 
-DIR holds the pipeline's own split files (train.parquet, val.parquet, test.parquet, written after
+DIR holds the pipeline's own split files (train.parquet and test.parquet, written after
 clean) and its columns.json (task, target, numeric and categorical feature columns). The output
 JSON holds the test scores, the number of trials/models the anchor fitted, its fit time and the
 test predictions.
@@ -30,7 +30,7 @@ SEED = 42
 
 def load(split: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     columns = json.loads((split / "columns.json").read_text())
-    # val.parquet may be gone if the pipeline's split becomes train/test (issue 16, item 2)
+    # the split is train/test since issue 16 (item 2); an older run's val.parquet is fitted on too
     parts = [split / "train.parquet", split / "val.parquet"]
     fit = pd.concat([pd.read_parquet(p) for p in parts if p.exists()], ignore_index=True)
     test = pd.read_parquet(split / "test.parquet")

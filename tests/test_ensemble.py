@@ -257,7 +257,7 @@ def test_an_ensemble_choice_round_trips_to_its_estimator_with_each_members_class
     record = choice_record(selection)
     assert "model" not in record and record["members"][0]["class_weight"] == "balanced"
     estimator = estimator_from_choice(record, {"balance": {"_target_": None}}, "binary")
-    assert type(estimator).__name__ == "VotingClassifier" and estimator.weights == [0.4, 0.6]
+    assert type(estimator).__name__ == "VotingClassifier" and list(estimator.weights) == [0.4, 0.6]
     lr, hgb = (e for _, e in estimator.estimators)
     assert (lr.C, lr.class_weight, hgb.class_weight) == (0.5, "balanced", None)
 

@@ -141,3 +141,43 @@ def test_the_docs_list_the_models_that_do_not_export():
     for option in UNSUPPORTED_MODELS:
         assert f"`{option}`" in readme
     assert "ONNX" in readme
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        ("logistic_regression", "hist_gradient_boosting"),
+        ("logistic_regression", "extra_trees"),  # float32 trees beside a linear member
+    ],
+)
+def test_an_ensemble_of_exportable_members_exports_with_parity(
+    members, trained_project, base, test_rows
+):
+    """model=auto's soft-voting ensemble: ONNX where every member converts."""
+    from tabpipe.core.ensemble import voting_estimator
+
+    fitted_members = [(m, fitted(m, trained_project)[-1]) for m in members]
+    ensemble = voting_estimator(dict(fitted_members), {members[0]: 0.7, members[1]: 0.3}, "binary")
+    train = pd.read_parquet(trained_project / io.features_path("train"))
+    ensemble.fit(train.drop(columns=["churn"]), train["churn"])
+    pipeline = inference_pipeline(io.load_model(trained_project / io.TRANSFORMER), ensemble)
+    model = to_onnx(pipeline, base.schema)
+    got = onnx_probabilities(session(model), test_rows, base.schema)
+    want = pipeline.predict_proba(test_rows[base.schema.features])
+    assert np.max(np.abs(got - want)) <= TOLERANCE
+
+
+def test_an_ensemble_with_a_member_that_does_not_convert_is_refused_naming_it(
+    trained_project, base
+):
+    from sklearn.ensemble import VotingClassifier
+
+    members = [(m, fitted(m, trained_project)[-1]) for m in ("logistic_regression", "lightgbm")]
+    ensemble = VotingClassifier(members, voting="soft")
+    train = pd.read_parquet(trained_project / io.features_path("train"))
+    ensemble.fit(train.drop(columns=["churn"]), train["churn"])
+    pipeline = inference_pipeline(io.load_model(trained_project / io.TRANSFORMER), ensemble)
+    with pytest.raises(
+        PipelineError, match="ensemble VotingClassifier of LogisticRegression, LGBMClassifier"
+    ):
+        to_onnx(pipeline, base.schema)

@@ -88,7 +88,9 @@ def voting_estimator(members: dict[str, Any], weights: dict[str, float], task: s
     from sklearn.ensemble import VotingClassifier, VotingRegressor
 
     estimators = [(name, members[name]) for name in weights]
-    values = [weights[name] for name in weights]
+    # an array, not a list: skl2onnx's converter of the voting estimators needs one
+    values = np.array([weights[name] for name in weights], dtype="float64")
     if task == "regression":
         return VotingRegressor(estimators, weights=values)
-    return VotingClassifier(estimators, voting="soft", weights=values)
+    # flatten_transform only shapes transform()'s output; skl2onnx converts the unflattened one
+    return VotingClassifier(estimators, voting="soft", weights=values, flatten_transform=False)

@@ -88,7 +88,8 @@ _REGISTERED = False
 
 
 def _register() -> None:
-    """Converters for the two stand-ins, and float64 thresholds for tree ensembles."""
+    """Converters for the two stand-ins, float64 thresholds for tree ensembles, and a float64
+    soft vote for model=auto's ensembles."""
     global _REGISTERED
     if _REGISTERED:
         return
@@ -104,19 +105,26 @@ def _register() -> None:
         OnnxWhere,
     )
     from skl2onnx.common._apply_operation import apply_cast
-    from skl2onnx.common.data_types import FloatTensorType, guess_numpy_type
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, guess_numpy_type
     from skl2onnx.operator_converters.random_forest import (
         convert_sklearn_random_forest_classifier,
     )
+    from skl2onnx.operator_converters.voting_classifier import convert_voting_classifier
     from skl2onnx.proto import onnx_proto
     from skl2onnx.shape_calculators.ensemble_shapes import (
         calculate_tree_classifier_output_shapes,
+    )
+    from skl2onnx.shape_calculators.linear_classifier import (
+        calculate_linear_classifier_output_shapes,
     )
     from sklearn.ensemble import (
         ExtraTreesClassifier,
         HistGradientBoostingClassifier,
         RandomForestClassifier,
+        VotingClassifier,
     )
+
+    DOUBLE = onnx_proto.TensorProto.DOUBLE
 
     def nan_fill_shape(operator) -> None:
         width = len(operator.raw_operator.values)
@@ -206,6 +214,31 @@ def _register() -> None:
             scope, operator, DoubleThresholds(container), op_version=3
         )
 
+    class DoubleVotes:
+        """Container proxy for skl2onnx's soft-voting converter: each member's probabilities
+        are cast to float64 before they are weighted (tree members give float32, linear ones
+        float64, and ONNX's Mul refuses the mix), so the vote is summed in float64."""
+
+        def __init__(self, scope, container) -> None:
+            self._scope, self._container = scope, container
+
+        def __getattr__(self, name: str):
+            return getattr(self._container, name)
+
+        def add_node(self, op_type, inputs, outputs, *args, **attrs):
+            if op_type == "Mul":
+                as_double = self._scope.get_unique_variable_name("vote_as_double")
+                apply_cast(self._scope, inputs[0], as_double, self._container, to=DOUBLE)
+                inputs = [as_double, *inputs[1:]]
+            return self._container.add_node(op_type, inputs, outputs, *args, **attrs)
+
+    def voting_shape(operator) -> None:
+        calculate_linear_classifier_output_shapes(operator)
+        operator.outputs[1].type = DoubleTensorType(operator.outputs[1].type.shape)
+
+    def voting_convert(scope, operator, container) -> None:
+        convert_voting_classifier(scope, operator, DoubleVotes(scope, container))
+
     update_registered_converter(NanFill, "TabpipeNanFill", nan_fill_shape, nan_fill_convert)
     update_registered_converter(OneHotBins, "TabpipeOneHotBins", bins_shape, bins_convert)
     update_registered_converter(Float32Round, "TabpipeFloat32Round", same_shape, float32_convert)
@@ -223,6 +256,13 @@ def _register() -> None:
         (HistGradientBoostingClassifier, "SklearnHistGradientBoostingClassifier"),
     ):
         update_registered_converter(cls, alias, tree_shape, tree_convert, options=tree_options)
+    update_registered_converter(
+        VotingClassifier,
+        "SklearnVotingClassifier",
+        voting_shape,
+        voting_convert,
+        options={"zipmap": [True, False, "columns"], "nocl": [True, False]},
+    )
     _REGISTERED = True
 
 
@@ -251,11 +291,15 @@ def _swap_imputers(transformer) -> None:
 
 
 def _float32_trees(model) -> bool:
-    from sklearn.ensemble import BaseEnsemble
+    from sklearn.ensemble import BaseEnsemble, VotingClassifier, VotingRegressor
     from sklearn.tree import BaseDecisionTree
 
     if isinstance(model, BaseDecisionTree):
         return True
+    if isinstance(model, VotingClassifier | VotingRegressor):
+        # model=auto's ensembles: one float32 rounding of the features serves every tree
+        # member (a linear member moves by ~1e-8, far inside the parity tolerance)
+        return any(_float32_trees(member) for member in model.estimators_)
     return isinstance(model, BaseEnsemble) and isinstance(
         getattr(model, "estimator", None), BaseDecisionTree
     )
@@ -302,7 +346,11 @@ def to_onnx(pipeline, schema):
     try:
         return convert_sklearn(prepared, initial_types=inputs, options=options, target_opset=OPSET)
     except Exception as err:  # skl2onnx raises many types for what it cannot convert
-        name = type(pipeline[-1]).__name__
+        model = pipeline[-1]
+        name = type(model).__name__
+        if hasattr(model, "named_estimators_"):  # an ensemble: name its members
+            members = ", ".join(type(m).__name__ for m in model.named_estimators_.values())
+            name = f"the ensemble {name} of {members}"
         raise PipelineError(
             f"skl2onnx cannot export {name}: {str(err).splitlines()[0][:200]}",
             fix="see the README's ONNX section for the models that export",

@@ -45,8 +45,8 @@ def test_a_stale_lock_fails_with_the_stages_and_the_fix(history):
     lines = check.stderr.strip().splitlines()
     assert len(lines) == 1, check.stderr
     assert (
-        "out of date: train (deps data/select/choice.json); evaluate (deps models/model.skops)"
-        in lines[0]
+        "out of date: train (deps data/select/choice.json); "
+        "evaluate (deps data/select/oof.parquet, models/model.skops)" in lines[0]
     )
     assert "select (params model.C 1.0 -> 0.3)" in lines[0]
     assert lines[0].endswith("Fix: run `make run`, then commit dvc.lock and metrics/")

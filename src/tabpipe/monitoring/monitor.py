@@ -213,12 +213,6 @@ def newest_batch(path: Path) -> Path:
     return files[-1]
 
 
-def _file_md5(path: Path) -> str:
-    import hashlib
-
-    return hashlib.md5(Path(path).read_bytes()).hexdigest()
-
-
 def run_monitor(batch_path: Path, reference_path: Path, out_dir: Path) -> dict[str, Any]:
     """Check one batch; write `<out_dir>/<batch>.json` and `.html` only when the check completes.
 
@@ -279,7 +273,7 @@ def run_monitor(batch_path: Path, reference_path: Path, out_dir: Path) -> dict[s
         "batch": str(batch_path),
         "reference": str(reference_path),
         "model": str(io.MODEL),
-        "model_md5": _file_md5(io.MODEL),
+        "model_md5": io.file_digest(io.MODEL, "md5"),
         **report,
     }
     if reference_target_note:

@@ -8,7 +8,6 @@ The version now in the stage is compared through the metrics file committed at i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from dataclasses import dataclass
@@ -134,14 +133,6 @@ def committed_metrics(repo: Path, commit: str) -> dict[str, float] | None:
     return json.loads(result.stdout).get("test")
 
 
-def _file_md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_candidate(repo: Path, model_path: str) -> str:
     """HEAD's commit, once its results are committed and the model file matches dvc.lock."""
     import yaml
@@ -161,7 +152,7 @@ def check_candidate(repo: Path, model_path: str) -> str:
         raise PipelineError(
             f"dvc.lock at HEAD records no {model_path}", fix="run `make run` and commit"
         )
-    if not model.exists() or _file_md5(model) != expected:
+    if not model.exists() or io.file_digest(model, "md5") != expected:
         raise PipelineError(
             f"{model_path} is not the model HEAD's dvc.lock records",
             fix="`dvc checkout` restores it (or `dvc repro` and commit)",

@@ -9,7 +9,6 @@ it stops being trustworthy.
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,8 @@ def _read_json(path: Path) -> Any:
 
 
 def file_md5(path: Path) -> str | None:
-    if not Path(path).exists():
-        return None
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The md5 dvc.lock would record for `path`, or None when it is missing."""
+    return io.file_digest(path, "md5") if Path(path).exists() else None
 
 
 def _git_head(root: Path) -> str | None:

@@ -71,6 +71,10 @@ LOAD_WARN = 2.0
 TIE_ABS = 0.002
 TIE_REL = 0.005
 METRIC = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "rmse"}
+# How sure a paired difference is: resamples of the test rows (the same for the default and the
+# anchor), and the interval reported (a clear win or loss is one whose interval excludes 0)
+BOOTSTRAP = 1000
+INTERVAL = (5.0, 95.0)
 
 # Chosen for variety (task, size, imbalance, missing values, width), not for how our model does
 # on them. `drop`: identifiers and columns that give the outcome away, removed before export.
@@ -228,8 +232,17 @@ def summarise(tables: list[dict]) -> dict:
             gain = advantage(t["task"], t["scores"]["pipeline"], t["scores"][anchor])
             if gain is not None:
                 gains.append(gain)
+        clear = {"win": 0, "loss": 0, "tables": 0}
+        for t in rows:
+            interval = (t.get("pipeline", {}).get("intervals") or {}).get(anchor)
+            if interval:
+                clear["tables"] += 1
+                verdict = clear_outcome(t["task"], interval)
+                if verdict:
+                    clear[verdict] += 1
         out[anchor] = {
             **counts,
+            "clear": clear,
             "tables": len(rows),
             "mean_advantage": round(sum(gains) / len(gains), 4) if gains else None,
             "mean_advantage_by_task": {
@@ -250,6 +263,14 @@ def summarise(tables: list[dict]) -> dict:
         and flaml["mean_advantage"] >= 0,
     }
     return out
+
+
+def clear_outcome(task: str, interval: list[float]) -> str | None:
+    """win or loss when the paired bootstrap interval excludes 0, else None (regression
+    intervals are in share of the anchor's RMSE: below 0 is better)."""
+    low, high = interval
+    better, worse = (high < 0, low > 0) if task == "regression" else (low > 0, high < 0)
+    return "win" if better else "loss" if worse else None
 
 
 def _mean(values) -> float | None:
@@ -339,6 +360,7 @@ def run_pipeline(spec: dict, tmp: Path, overrides: list[str]) -> dict:
         if (repo / f"data/split/{part}.parquet").exists():
             shutil.copy2(repo / f"data/split/{part}.parquet", split / f"{part}.parquet")
     shutil.copy2(repo / "data/clean/columns.json", split / "columns.json")
+    save_test_predictions(repo, columns, split / "pipeline.json")
     test = json.loads((repo / "metrics/evaluate/metrics.json").read_text())["test"]
     params = (repo / "params.yaml").read_text()
     out.update(
@@ -357,6 +379,81 @@ def run_pipeline(spec: dict, tmp: Path, overrides: list[str]) -> dict:
         f"{test.get(METRIC[columns['task']])} in {seconds} s"
     )
     shutil.rmtree(repo, ignore_errors=True)  # a copy per table: keep /tmp small
+    return out
+
+
+def save_test_predictions(repo: Path, columns: dict, out: Path) -> None:
+    """The default's test predictions, in the anchors' format (benchmarks/anchors.py): the
+    paired bootstrap compares them row by row with each anchor's."""
+    import pandas as pd
+
+    from tabpipe import io
+
+    pipeline = io.load_model(repo / io.MODEL)
+    rows = pd.read_parquet(repo / "data/split/test.parquet").drop(columns=[columns["target"]])
+    if columns["task"] == "regression":
+        classes, predicted = None, pipeline.predict(rows)
+    else:
+        classes, predicted = list(pipeline.classes_), pipeline.predict_proba(rows)
+    record = {
+        "classes": classes,
+        "predictions": [list(map(float, p)) if classes else float(p) for p in predicted],
+    }
+    out.write_text(json.dumps(_plain(record)))
+
+
+def _plain(value):
+    """JSON-friendly: NumPy scalars as Python numbers (class labels may be NumPy ints)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value.item() if hasattr(value, "item") else value
+
+
+def metric_of(task: str, y, predictions, classes) -> float:
+    """The benchmark's metric from stored predictions (as benchmarks/anchors.py scores)."""
+    import numpy as np
+    from sklearn import metrics
+
+    if task == "regression":
+        return float(metrics.root_mean_squared_error(y, predictions))
+    if task == "binary":
+        return float(metrics.roc_auc_score(y, predictions[:, list(classes).index(1)]))
+    labels = np.asarray([str(c) for c in classes])[np.argmax(predictions, axis=1)]
+    return float(metrics.f1_score(y.astype(str), labels, average="macro", zero_division=0))
+
+
+def paired_intervals(name: str, task: str) -> dict[str, list[float]]:
+    """For each anchor: the 5th and 95th percentiles of default minus anchor (regression: in
+    share of the anchor's RMSE, negative is better) over BOOTSTRAP resamples of the test rows,
+    the same resamples for both; {} when the prediction files are not on this machine."""
+    import numpy as np
+    import pandas as pd
+
+    split = SPLITS / name
+    files = {"pipeline": split / "pipeline.json", **{a: split / f"{a}.json" for a in ANCHORS}}
+    if not files["pipeline"].exists() or not (split / "test.parquet").exists():
+        return {}
+    columns = json.loads((split / "columns.json").read_text())
+    y = pd.read_parquet(split / "test.parquet")[columns["target"]].to_numpy()
+    loaded = {k: json.loads(f.read_text()) for k, f in files.items() if f.exists()}
+    preds = {k: np.asarray(v["predictions"], dtype="float64") for k, v in loaded.items()}
+    rng = np.random.default_rng(42)
+    samples = [rng.integers(0, len(y), len(y)) for _ in range(BOOTSTRAP)]
+    out = {}
+    for anchor in ANCHORS:
+        if anchor not in preds:
+            continue
+        diffs = []
+        for rows in samples:
+            if task != "regression" and len(np.unique(y[rows])) < 2:
+                continue
+            ours = metric_of(task, y[rows], preds["pipeline"][rows], loaded["pipeline"]["classes"])
+            theirs = metric_of(task, y[rows], preds[anchor][rows], loaded[anchor]["classes"])
+            diffs.append((ours - theirs) / theirs if task == "regression" else ours - theirs)
+        low, high = np.percentile(diffs, INTERVAL)
+        out[anchor] = [round(float(low), 4), round(float(high), 4)]
     return out
 
 
@@ -604,7 +701,8 @@ def readme_block(report: dict) -> str:
         "",
         "The mean paired difference is the default minus the anchor (ROC-AUC, macro F1) or "
         "the share of the anchor's RMSE the default saves, averaged over all tables; "
-        "positive is better. Targets: ≥ the linear baseline on every table "
+        "positive is better. Clear wins / losses: the 90 % interval of a paired bootstrap of "
+        "the test rows excludes 0. Targets: ≥ the linear baseline on every table "
         f"**{yes[targets['not_below_linear_on_every_table']]}**; ≥ FLAML on 3 of 4 tables "
         f"**{yes[targets['not_below_flaml_on_3_of_4']]}**; mean paired difference to FLAML ≥ 0 "
         f"**{yes[targets['mean_advantage_to_flaml_not_negative']]}**. Per table, with what "
@@ -623,19 +721,57 @@ def wins_table(summary: dict) -> list[str]:
     """Wins, ties, losses and mean paired differences per anchor: the one table both the
     README's summary and quality.md show."""
     lines = [
-        "| default against | tables | wins | ties | losses | mean paired difference "
-        "| binary ROC-AUC | multiclass macro F1 | regression RMSE saved |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| default against | tables | wins | ties | losses | clear wins / losses "
+        "| mean paired difference | binary ROC-AUC | multiclass macro F1 | regression RMSE saved |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for anchor in ANCHORS:
         s = summary[anchor]
         by = s["mean_advantage_by_task"]
+        clear = s.get("clear") or {}
+        shown = f"{clear['win']} / {clear['loss']}" if clear.get("tables") else "–"
         lines.append(
             f"| {ANCHOR_NAMES[anchor]} | {s['tables']} | {s['win']} | {s['tie']} | {s['loss']} | "
-            f"{plus(s['mean_advantage'])} | {plus(by['binary'])} | {plus(by['multiclass'])} | "
-            f"{plus(by['regression'], percent=True)} |"
+            f"{shown} | {plus(s['mean_advantage'])} | {plus(by['binary'])} | "
+            f"{plus(by['multiclass'])} | {plus(by['regression'], percent=True)} |"
         )
     return lines
+
+
+def interval_section(tables: list[dict]) -> list[str]:
+    """Per table and anchor, the paired bootstrap interval of default minus anchor; bold where
+    it excludes 0 (a clear win or loss rather than one a test split this size could flip)."""
+    rows = [t for t in tables if t["pipeline"].get("intervals")]
+    if not rows:
+        return []
+    lo, hi = INTERVAL
+    lines = [
+        "## How sure: paired bootstrap of the test rows",
+        "",
+        f"Default minus anchor over {BOOTSTRAP:,} resamples of each table's test rows (the same "
+        f"resamples for both; regression in share of the anchor's RMSE, below 0 is better): the "
+        f"{lo:g}th to {hi:g}th percentiles. **Bold**: the interval excludes 0, a clear win or "
+        "loss; the others are within what a test split of that size leaves to chance.",
+        "",
+        "| table | metric | test rows | vs linear | vs FLAML | vs AutoGluon |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in rows:
+        cells = []
+        for anchor in ANCHORS:
+            interval = t["pipeline"]["intervals"].get(anchor)
+            if not interval:
+                cells.append("–")
+                continue
+            percent = t["task"] == "regression"
+            text = f"{plus(interval[0], percent)} to {plus(interval[1], percent)}"
+            cells.append(f"**{text}**" if clear_outcome(t["task"], interval) else text)
+        lines.append(
+            f"| {t['name']} | {t['metric']} | {fmt(t['pipeline'].get('rows_test'))} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return [*lines, ""]
 
 
 def plus(value: float | None, percent: bool = False) -> str:
@@ -721,6 +857,7 @@ def markdown(report: dict) -> str:
                 + f"{fmt((anchors['autogluon'] or {}).get('trials'))} |"
             )
         lines.append("")
+    lines += interval_section(tables)
     lines += [
         "## Wins, ties and losses of the default",
         "",
@@ -836,6 +973,12 @@ def main() -> None:
                     **run_anchor(spec["name"], anchor, budget, args.quiet_wait),
                 }
                 ANCHOR_CACHE.write_text(json.dumps(cache, indent=2, sort_keys=True) + "\n")
+    for spec in wanted:  # the paired bootstrap, where the prediction files are on this machine
+        run = pipeline.get(spec["name"])
+        if run and "failure" not in run and run.get("task"):
+            found = paired_intervals(spec["name"], run["task"])
+            if found:  # otherwise the intervals of the run that had them are kept
+                run["intervals"] = found
     missing = [
         f"{t['name']}/{a}"
         for t in assemble(pipeline, cache)

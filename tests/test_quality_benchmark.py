@@ -157,3 +157,41 @@ def test_param_line_names_auto_not_a_candidates_target():
     assert quality._param_line(auto, "balance") is None
     fixed = "model:\n  _target_: lightgbm.LGBMClassifier\n  n_estimators: 10\n"
     assert quality._param_line(fixed, "model") == "lightgbm.LGBMClassifier"
+
+
+@pytest.mark.parametrize(
+    ("task", "interval", "expected"),
+    [
+        ("binary", [0.004, 0.03], "win"),
+        ("binary", [-0.03, -0.004], "loss"),
+        ("multiclass", [-0.01, 0.02], None),  # within what the test split leaves to chance
+        ("regression", [-0.06, -0.01], "win"),  # a smaller RMSE than the anchor's
+        ("regression", [0.01, 0.05], "loss"),
+    ],
+)
+def test_a_clear_outcome_needs_an_interval_that_excludes_zero(task, interval, expected):
+    assert quality.clear_outcome(task, interval) == expected
+
+
+def test_paired_intervals_compare_the_same_resampled_rows(tmp_path, monkeypatch):
+    import numpy as np
+    import pandas as pd
+
+    monkeypatch.setattr(quality, "SPLITS", tmp_path)
+    monkeypatch.setattr(quality, "BOOTSTRAP", 200)
+    split = tmp_path / "t"
+    split.mkdir()
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    pd.DataFrame({"y": y}).to_parquet(split / "test.parquet")
+    (split / "columns.json").write_text(json.dumps({"target": "y", "task": "binary"}))
+    good = np.clip(0.7 * y + rng.uniform(0, 0.3, 300), 0, 1)  # ranks every row right
+    noisy = rng.uniform(size=300)
+    for name, p in (("pipeline", good), ("linear", noisy), ("flaml", good)):
+        record = {"classes": [0, 1], "predictions": np.column_stack([1 - p, p]).tolist()}
+        (split / f"{name}.json").write_text(json.dumps(record))
+    intervals = quality.paired_intervals("t", "binary")
+    assert set(intervals) == {"linear", "flaml"}  # no AutoGluon file: no interval
+    assert intervals["linear"][0] > 0.3  # a clear win over noise
+    assert intervals["flaml"] == [0.0, 0.0]  # the same predictions: no difference at all
+    assert quality.paired_intervals("absent", "binary") == {}

@@ -354,8 +354,11 @@ def run_pipeline(spec: dict, tmp: Path, overrides: list[str]) -> dict:
         return out
     columns = json.loads((repo / "data/clean/columns.json").read_text())
     split = SPLITS / spec["name"]
-    shutil.rmtree(split, ignore_errors=True)
-    split.mkdir(parents=True)
+    # the anchors' prediction files stay while the split rows are the same (their cached
+    # scores stay valid, and the paired bootstrap needs their predictions)
+    if not split.exists() or rows_hash(split) != rows_hash(repo / "data/split"):
+        shutil.rmtree(split, ignore_errors=True)
+    split.mkdir(parents=True, exist_ok=True)
     for part in SPLIT_PARTS:
         if (repo / f"data/split/{part}.parquet").exists():
             shutil.copy2(repo / f"data/split/{part}.parquet", split / f"{part}.parquet")

@@ -421,8 +421,10 @@ def metric_of(task: str, y, predictions, classes) -> float:
 
     if task == "regression":
         return float(metrics.root_mean_squared_error(y, predictions))
-    if task == "binary":
-        return float(metrics.roc_auc_score(y, predictions[:, list(classes).index(1)]))
+    if task == "binary":  # the positive class is 1, stored as 1 or "1" by the libraries
+        labels = [str(c) for c in classes]
+        positive = labels.index("1") if "1" in labels else labels.index("True")
+        return float(metrics.roc_auc_score(y, predictions[:, positive]))
     labels = np.asarray([str(c) for c in classes])[np.argmax(predictions, axis=1)]
     return float(metrics.f1_score(y.astype(str), labels, average="macro", zero_division=0))
 

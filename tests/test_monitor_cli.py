@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from tabpipe import cli
-from tests.dvc_repo import PROJECT, STAGES, _fast_params_text, env
+from tests.dvc_repo import env
 
 pytestmark = pytest.mark.slow
 
@@ -39,25 +38,10 @@ def tabpipe(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    """A directory where every stage has run on the default data (no DVC needed)."""
-    path = tmp_path_factory.mktemp("trained")
-    params = yaml.safe_load(_fast_params_text())
-    params["evaluate"]["importance_repeats"] = 1  # the plots are not under test here
-    (path / "params.yaml").write_text(yaml.safe_dump(params))
-    for folder in ("schemas",):  # files stages read besides params.yaml, where the tree has them
-        if (PROJECT / folder).is_dir():
-            shutil.copytree(PROJECT / folder, path / folder)
-    for stage in STAGES:
-        result = subprocess.run(
-            [sys.executable, "-m", f"tabpipe.stages.{stage}"],
-            cwd=path,
-            env=env(),
-            capture_output=True,
-            text=True,
-        )
-        assert result.returncode == 0, result.stderr
-    return path
+def trained(trained_project, tmp_path_factory) -> Path:
+    """A directory where every stage has run on the default data (no DVC needed): a copy of
+    the session's trained project (tests/conftest.py), as the monitor writes beside it."""
+    return Path(shutil.copytree(trained_project, tmp_path_factory.mktemp("monitor") / "trained"))
 
 
 @pytest.fixture(scope="module")

@@ -128,30 +128,32 @@ def wait_for_queue(repo: Path, timeout: float = 900) -> str:
     raise AssertionError(f"the queue did not finish in {timeout} s:\n{status}")
 
 
+# two families by two balancings: the smallest grid that is a model-by-balance sweep and has
+# work for both queue workers twice (random forest, the slowest to fit and to permute, has
+# test_group_override_picks_another_model)
 MODELS = {
     "sklearn.linear_model.LogisticRegression": "logistic_regression",
     "sklearn.ensemble.HistGradientBoostingClassifier": "hist_gradient_boosting",
-    "sklearn.ensemble.RandomForestClassifier": "random_forest",
 }
 AUC = "metrics/evaluate/metrics.json:test.roc_auc"
 
 
 def test_model_by_balance_sweep_ranks_and_the_winner_is_adopted(repo):
-    """The README's sweep: a 3x2 grid queued, run two at a time, ranked, the winner applied
-    and written back into conf/, then compared with metrics diff and plots diff."""
+    """The sweep docs/experiments.md shows: a 2x2 grid queued, run two at a time, ranked, the
+    winner applied and written back into conf/, then compared with metrics diff and plots diff."""
     reset(repo)
     run(["dvc", "exp", "remove", "--all-commits"], repo)  # only the sweep's experiments below
     models = ",".join(MODELS.values())
     grid = ["-S", f"model={models}", "-S", "balance=none,smote"]
-    # the same sweep, quicker: each of the six reruns balance..evaluate, so 2 folds instead of
+    # the same sweep, quicker: each of the four reruns balance..evaluate, so 2 folds instead of
     # 5 and one permutation-importance repeat instead of 5
     quick = ["-S", "cv.folds=2", "-S", "evaluate.importance_repeats=1"]
     run(["dvc", "exp", "run", "--queue", *grid, *quick], repo)
     started = time.monotonic()
     run(["dvc", "queue", "start", "-j", "2"], repo)
     status = wait_for_queue(repo)
-    assert status.count("Success") == 6 and "Failed" not in status, status
-    print(f"3x2 sweep with -j 2: {time.monotonic() - started:.0f} s")
+    assert status.count("Success") == 4 and "Failed" not in status, status
+    print(f"2x2 sweep with -j 2: {time.monotonic() - started:.0f} s")
 
     table = run(
         ["dvc", "exp", "show", "--csv", "--sort-by", AUC, "--sort-order", "desc"], repo
@@ -161,7 +163,7 @@ def test_model_by_balance_sweep_ranks_and_the_winner_is_adopted(repo):
 
     rows = [r for r in csv.DictReader(io.StringIO(table)) if r["Experiment"] and r["test.roc_auc"]]
     grid = {(MODELS[r["model._target_"]], r["balance._target_"] or "none") for r in rows}
-    assert len(grid) == 6  # every model with and without SMOTE, each once
+    assert len(grid) == 4  # every model with and without SMOTE, each once
     aucs = [float(r["test.roc_auc"]) for r in rows]
     assert aucs == sorted(aucs, reverse=True) and len(set(aucs)) > 1
     assert all(float(r["cv.roc_auc_mean"]) > 0.5 for r in rows)  # CV columns are shown

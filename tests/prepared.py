@@ -22,7 +22,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from tests.dvc_repo import VENV_BIN, copy_project, run
+from tests.dvc_repo import PROJECT, VENV_BIN, copy_project, run
 from tests.machines import variants, with_variant
 
 KINDS = ("default", "fast")
@@ -40,9 +40,29 @@ def _shared_dir(tmp_path_factory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
+def set_up_venv(root: Path) -> None:
+    """A .venv in `root` for the README's `source .venv/bin/activate` and its `make` targets:
+    a folder of links to the test runner's venv with a `make setup` stamp of its own.
+
+    A link to the runner's venv itself shared the stamp (.venv/.synced): the copy's files are
+    newer, so the first `make` typed in the copy ran `uv sync` there, which installed the copy's
+    src/ as the runner's editable tabpipe (a temporary folder, gone after the session) and
+    touched the runner's stamp, so `make setup` in the project no longer repaired it. Here the
+    stamp is the copy's, and make's uv is the project's (.tools) when none is on PATH.
+    Whatever rewrites the copy's files (tests/doc_commands.py's reset) touches the stamp."""
+    venv = root / ".venv"
+    venv.mkdir()
+    for entry in VENV_BIN.parent.iterdir():
+        if entry.name != ".synced":
+            (venv / entry.name).symlink_to(entry)
+    (venv / ".synced").touch()
+    if (PROJECT / ".tools").is_dir():
+        (root / ".tools").symlink_to(PROJECT / ".tools")
+
+
 def _build(kind: str, root: Path) -> str:
     copy_project(root, fast=kind == "fast")
-    (root / ".venv").symlink_to(VENV_BIN.parent)  # the README's `source .venv/bin/activate`
+    set_up_venv(root)
     if kind == "default":
         shutil.rmtree(root / "metrics")  # committed metric files would let DVC skip evaluate
         result = run(["dvc", "repro"], root, env_override=with_variant(variants()[0]))

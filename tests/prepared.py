@@ -53,8 +53,10 @@ def set_up_venv(root: Path) -> None:
     venv = root / ".venv"
     venv.mkdir()
     for entry in VENV_BIN.parent.iterdir():
-        if entry.name != ".synced":
+        if not entry.name.startswith("."):  # bin, lib, pyvenv.cfg, ...
             (venv / entry.name).symlink_to(entry)
+    # a file, as uv writes it: DVC warns on stderr about a .gitignore that is a link
+    (venv / ".gitignore").write_text("*\n", encoding="utf-8")
     (venv / ".synced").touch()
     if (PROJECT / ".tools").is_dir():
         (root / ".tools").symlink_to(PROJECT / ".tools")

@@ -95,20 +95,28 @@ def trained_project(tmp_path_factory) -> Path:
 
 # The slowest files (minutes each, measured with `--durations`), run first: `make test` hands
 # whole files to two workers in this order (--dist loadfile --no-loadscope-reorder), so a long
-# file never starts last and keeps one worker busy alone. The first two need different
-# prepared projects (tests/prepared.py), so neither worker waits for the other's build.
+# file never starts last and keeps one worker busy alone. A file too long for that is split in
+# two (tests/test_own_data_files_dvc.py, tests/test_sweep_dvc.py). The first two files need
+# different prepared projects (tests/prepared.py), so neither worker waits for the other's build.
 LONGEST_FIRST = (
     "test_docs_commands.py",
     "test_own_data_dvc.py",
+    "test_own_data_files_dvc.py",
     "test_reproducible_env.py",
+    "test_sweep_dvc.py",
     "test_pipeline_dvc.py",
     "test_failed_runs_dvc.py",
-    "test_remote.py",
-    "test_report.py",
+    "test_tuning_resume_dvc.py",
     "test_retrain_dvc.py",
-    "test_train_stage.py",
-    "test_ray_tuning.py",
     "test_registry.py",
+    "test_report.py",
+    "test_train_stage.py",
+    "test_remote.py",
+    "test_ray_tuning.py",
+    "test_browser.py",
+    "test_onnx_export.py",
+    "test_ci.py",
+    "test_fetch_interrupt_dvc.py",
     "test_stage_errors.py",
 )
 

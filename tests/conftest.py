@@ -85,12 +85,11 @@ def imbalanced() -> tuple[pd.DataFrame, pd.Series]:
 
 @pytest.fixture(scope="session")
 def trained_project(tmp_path_factory) -> Path:
-    """A project trained with the fast fixed model (data/, models/, metrics/), built once."""
-    from tests.dvc_repo import fast_params
-    from tests.trained_project import build_project
+    """A project trained with the fast fixed model (data/, models/, metrics/): this worker's copy
+    of the one the session builds once (tests/prepared.py, kind "trained")."""
+    from tests.prepared import clone
 
-    params = fast_params(tmp_path_factory.mktemp("params") / "params.yaml")
-    return build_project(tmp_path_factory.mktemp("trained"), params)
+    return clone("trained", tmp_path_factory.mktemp("trained") / "project", tmp_path_factory)[0]
 
 
 # The slowest files (minutes each, measured with `--durations`), run first: `make test` hands

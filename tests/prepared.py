@@ -10,6 +10,9 @@ gets a copy of the result (its Git history, DVC cache and outputs), which takes 
   of tests/machines.py's variants) and must leave `git status` clean, i.e. reproduce the
   committed lock and metrics. Nothing is committed on top.
 - "fast": the fast fixed model (tests/dvc_repo.py's FAST) as the default, run and committed.
+- "trained": no Git, no DVC: params.yaml of the fast model and the outputs of its stages, run in
+  the asking worker's process (tests/trained_project.py's build_project, a few seconds), for
+  the serving, scoring and monitoring tests (tests/conftest.py's trained_project).
 """
 
 from __future__ import annotations
@@ -25,13 +28,13 @@ from filelock import FileLock
 from tests.dvc_repo import PROJECT, VENV_BIN, copy_project, run
 from tests.machines import variants, with_variant
 
-KINDS = ("default", "fast")
+KINDS = ("default", "fast", "trained")
 
 
 @dataclass(frozen=True)
 class Prepared:
     root: Path  # the built project: copy it, never run in it
-    stdout: str  # what its cold `dvc repro` printed
+    stdout: str  # what its cold `dvc repro` printed ("" for "trained")
 
 
 def _shared_dir(tmp_path_factory) -> Path:
@@ -63,6 +66,13 @@ def set_up_venv(root: Path) -> None:
 
 
 def _build(kind: str, root: Path) -> str:
+    if kind == "trained":
+        from tests.dvc_repo import fast_params
+        from tests.trained_project import build_project
+
+        root.mkdir()
+        build_project(root, fast_params(root.with_name(f"{root.name}-params.yaml")))
+        return ""
     copy_project(root, fast=kind == "fast")
     set_up_venv(root)
     if kind == "default":

@@ -102,10 +102,16 @@ def test_balance_override_reruns_balance_to_evaluate(repo):
 
 def test_group_override_picks_another_model(repo):
     reset(repo)
-    result = run(["dvc", "exp", "run", "-n", "rf", "-S", "model=random_forest"], repo)
+    # 30 trees, not the option's 300: the forest is fitted six times (select's five folds,
+    # train) and permuted for the importance plot, which took half the run; the group switch
+    # and the stages it reruns are what is under test, and a value of the new group (as
+    # `-S model.C=0.3` above) is read by the same stages
+    override = ["-S", "model=random_forest", "-S", "model.n_estimators=30"]
+    result = run(["dvc", "exp", "run", "-n", "rf", *override], repo)
     assert affected_stages(result.stdout) == ["select", "train", "evaluate"]
     model = load_model(repo / "models/model.skops").named_steps["model"]
     assert type(model).__name__ == "RandomForestClassifier"
+    assert model.n_estimators == 30  # the group's option, with the value given after it
 
 
 def test_compare_experiments(repo):

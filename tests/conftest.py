@@ -85,30 +85,37 @@ def imbalanced() -> tuple[pd.DataFrame, pd.Series]:
 
 @pytest.fixture(scope="session")
 def trained_project(tmp_path_factory) -> Path:
-    """A project trained with the fast fixed model (data/, models/, metrics/), built once."""
-    from tests.dvc_repo import fast_params
-    from tests.trained_project import build_project
+    """A project trained with the fast fixed model (data/, models/, metrics/): this worker's copy
+    of the one the session builds once (tests/prepared.py, kind "trained")."""
+    from tests.prepared import clone
 
-    params = fast_params(tmp_path_factory.mktemp("params") / "params.yaml")
-    return build_project(tmp_path_factory.mktemp("trained"), params)
+    return clone("trained", tmp_path_factory.mktemp("trained") / "project", tmp_path_factory)[0]
 
 
 # The slowest files (minutes each, measured with `--durations`), run first: `make test` hands
 # whole files to two workers in this order (--dist loadfile --no-loadscope-reorder), so a long
-# file never starts last and keeps one worker busy alone. The first two need different
-# prepared projects (tests/prepared.py), so neither worker waits for the other's build.
+# file never starts last and keeps one worker busy alone. A file too long for that is split in
+# two (tests/test_own_data_files_dvc.py, tests/test_sweep_dvc.py). The first two files need
+# different prepared projects (tests/prepared.py), so neither worker waits for the other's build.
 LONGEST_FIRST = (
     "test_docs_commands.py",
     "test_own_data_dvc.py",
+    "test_own_data_files_dvc.py",
     "test_reproducible_env.py",
+    "test_sweep_dvc.py",
     "test_pipeline_dvc.py",
     "test_failed_runs_dvc.py",
-    "test_remote.py",
-    "test_report.py",
+    "test_tuning_resume_dvc.py",
     "test_retrain_dvc.py",
-    "test_train_stage.py",
-    "test_ray_tuning.py",
     "test_registry.py",
+    "test_report.py",
+    "test_train_stage.py",
+    "test_remote.py",
+    "test_ray_tuning.py",
+    "test_browser.py",
+    "test_onnx_export.py",
+    "test_ci.py",
+    "test_fetch_interrupt_dvc.py",
     "test_stage_errors.py",
 )
 

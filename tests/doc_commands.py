@@ -109,6 +109,7 @@ def reset(repo: Path, rev: str = "HEAD") -> None:
     run("git clean -fdqx -- data/incoming && git tag -l | xargs -r git tag -d >/dev/null", repo)
     if (repo / "data/raw/data.parquet").exists():
         run(["bash", "-c", "source .venv/bin/activate && dvc checkout -q --force"], repo)
+    (repo / ".venv/.synced").touch()  # set up after the files: see tests/prepared.py set_up_venv
 
 
 def run_block(

@@ -10,6 +10,9 @@ gets a copy of the result (its Git history, DVC cache and outputs), which takes 
   of tests/machines.py's variants) and must leave `git status` clean, i.e. reproduce the
   committed lock and metrics. Nothing is committed on top.
 - "fast": the fast fixed model (tests/dvc_repo.py's FAST) as the default, run and committed.
+- "trained": no Git, no DVC: params.yaml of the fast model and the outputs of its stages, run in
+  the asking worker's process (tests/trained_project.py's build_project, a few seconds), for
+  the serving, scoring and monitoring tests (tests/conftest.py's trained_project).
 """
 
 from __future__ import annotations
@@ -22,16 +25,16 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from tests.dvc_repo import VENV_BIN, copy_project, run
+from tests.dvc_repo import PROJECT, VENV_BIN, copy_project, run
 from tests.machines import variants, with_variant
 
-KINDS = ("default", "fast")
+KINDS = ("default", "fast", "trained")
 
 
 @dataclass(frozen=True)
 class Prepared:
     root: Path  # the built project: copy it, never run in it
-    stdout: str  # what its cold `dvc repro` printed
+    stdout: str  # what its cold `dvc repro` printed ("" for "trained")
 
 
 def _shared_dir(tmp_path_factory) -> Path:
@@ -40,9 +43,38 @@ def _shared_dir(tmp_path_factory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
+def set_up_venv(root: Path) -> None:
+    """A .venv in `root` for the README's `source .venv/bin/activate` and its `make` targets:
+    a folder of links to the test runner's venv with a `make setup` stamp of its own.
+
+    A link to the runner's venv itself shared the stamp (.venv/.synced): the copy's files are
+    newer, so the first `make` typed in the copy ran `uv sync` there, which installed the copy's
+    src/ as the runner's editable tabpipe (a temporary folder, gone after the session) and
+    touched the runner's stamp, so `make setup` in the project no longer repaired it. Here the
+    stamp is the copy's, and make's uv is the project's (.tools) when none is on PATH.
+    Whatever rewrites the copy's files (tests/doc_commands.py's reset) touches the stamp."""
+    venv = root / ".venv"
+    venv.mkdir()
+    for entry in VENV_BIN.parent.iterdir():
+        if not entry.name.startswith("."):  # bin, lib, pyvenv.cfg, ...
+            (venv / entry.name).symlink_to(entry)
+    # a file, as uv writes it: DVC warns on stderr about a .gitignore that is a link
+    (venv / ".gitignore").write_text("*\n", encoding="utf-8")
+    (venv / ".synced").touch()
+    if (PROJECT / ".tools").is_dir():
+        (root / ".tools").symlink_to(PROJECT / ".tools")
+
+
 def _build(kind: str, root: Path) -> str:
+    if kind == "trained":
+        from tests.dvc_repo import fast_params
+        from tests.trained_project import build_project
+
+        root.mkdir()
+        build_project(root, fast_params(root.with_name(f"{root.name}-params.yaml")))
+        return ""
     copy_project(root, fast=kind == "fast")
-    (root / ".venv").symlink_to(VENV_BIN.parent)  # the README's `source .venv/bin/activate`
+    set_up_venv(root)
     if kind == "default":
         shutil.rmtree(root / "metrics")  # committed metric files would let DVC skip evaluate
         result = run(["dvc", "repro"], root, env_override=with_variant(variants()[0]))

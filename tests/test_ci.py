@@ -323,7 +323,8 @@ def test_missing_credentials_means_one_line_and_a_full_rerun(dvc_repo, tmp_path_
 def test_unreachable_remote_means_one_line_and_a_full_rerun(dvc_repo, tmp_path_factory):
     dvc(dvc_repo, "remote", "add", "-d", "storage", "s3://team-bucket/dvc")
     dvc(dvc_repo, "remote", "modify", "storage", "endpointurl", f"http://127.0.0.1:{free_port()}")
-    creds = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
+    # one connection attempt: botocore's retries with back-off took 10 s to give the same error
+    creds = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_MAX_ATTEMPTS": "1"}
     result = tabpipe(["ci", "remote-status", "--timeout", "25"], dvc_repo, creds)
     assert result.returncode == 0
     line = one_line(result.stdout)

@@ -3,61 +3,52 @@
 The pipeline's stages run once (without DVC) in a temporary directory on the default data; the
 four simulated batches (fixed seeds) then go through the monitor as a scheduler would run it:
 (a) unchanged raises no alert (exit 0), (b) to (d) alert naming the right column (exit 1).
-Bad batches get one line, their own exit status, and leave earlier reports alone.
+Bad batches get one line, their own exit status, and leave earlier reports alone. The first
+batch goes through a new `python -m tabpipe.cli` process; the others through the same
+cli.main in this process, whose status that process exits with.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from tabpipe import cli
-from tests.dvc_repo import PROJECT, STAGES, _fast_params_text, env
+from tests.dvc_repo import env
+from tests.trained_project import working_directory
 
 pytestmark = pytest.mark.slow
 
 SEED = 7
 
 
-def tabpipe(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tabpipe.cli", *args],
-        cwd=cwd,
-        env=env(),
-        capture_output=True,
-        text=True,
-    )
+def tabpipe(args: list[str], cwd: Path, process: bool = False) -> subprocess.CompletedProcess:
+    """`tabpipe ARGS` in `cwd`: its status and output. In this process (cli.main, whose status
+    `python -m tabpipe.cli` exits with) unless `process`: a new interpreter costs 3 s here."""
+    command = [sys.executable, "-m", "tabpipe.cli", *args]
+    if process:
+        return subprocess.run(command, cwd=cwd, env=env(), capture_output=True, text=True)
+    out, err = io.StringIO(), io.StringIO()
+    with working_directory(cwd), redirect_stdout(out), redirect_stderr(err):
+        status = cli.main(args)
+    return subprocess.CompletedProcess(command, status, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    """A directory where every stage has run on the default data (no DVC needed)."""
-    path = tmp_path_factory.mktemp("trained")
-    params = yaml.safe_load(_fast_params_text())
-    params["evaluate"]["importance_repeats"] = 1  # the plots are not under test here
-    (path / "params.yaml").write_text(yaml.safe_dump(params))
-    for folder in ("schemas",):  # files stages read besides params.yaml, where the tree has them
-        if (PROJECT / folder).is_dir():
-            shutil.copytree(PROJECT / folder, path / folder)
-    for stage in STAGES:
-        result = subprocess.run(
-            [sys.executable, "-m", f"tabpipe.stages.{stage}"],
-            cwd=path,
-            env=env(),
-            capture_output=True,
-            text=True,
-        )
-        assert result.returncode == 0, result.stderr
-    return path
+def trained(trained_project, tmp_path_factory) -> Path:
+    """A directory where every stage has run on the default data (no DVC needed): a copy of
+    the session's trained project (tests/conftest.py), as the monitor writes beside it."""
+    return Path(shutil.copytree(trained_project, tmp_path_factory.mktemp("monitor") / "trained"))
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +64,10 @@ def batches(trained) -> dict[str, Path]:
     return out
 
 
-def monitored(trained: Path, batch: Path) -> tuple[subprocess.CompletedProcess, dict]:
-    result = tabpipe(["monitor", "--batch", str(batch)], trained)
+def monitored(
+    trained: Path, batch: Path, process: bool = False
+) -> tuple[subprocess.CompletedProcess, dict]:
+    result = tabpipe(["monitor", "--batch", str(batch)], trained, process)
     report_path = trained / "reports/monitor" / f"{batch.name.split('.')[0]}.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     return result, report
@@ -93,7 +86,7 @@ def test_simulated_batches_look_like_raw_rows(trained, batches):
 
 
 def test_unchanged_batch_raises_no_alert(trained, batches):
-    result, report = monitored(trained, batches["unchanged"])
+    result, report = monitored(trained, batches["unchanged"], process=True)  # as cron would
     assert result.returncode == 0, result.stdout + result.stderr
     assert report["status"] == "ok" and report["alerts"] == []
     assert result.stdout.startswith("monitor: OK")

@@ -68,11 +68,11 @@ def gto_prod(repo) -> str | None:
     return found[0].version if found else None
 
 
-@pytest.mark.slow
 def roc_auc_of(repo) -> float:
     return json.loads((repo / "metrics/evaluate/metrics.json").read_text())["test"]["roc_auc"]
 
 
+@pytest.mark.slow
 def test_promote_registers_a_better_model_and_refuses_a_worse_one(tmp_path, tmp_path_factory):
     repo, _ = clone("fast", tmp_path / "repo", tmp_path_factory)  # run and committed
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from tabpipe.io import load_model
-from tests.dvc_repo import VENV_BIN, affected_stages, copy_project, run
+from tests import prepared
+from tests.dvc_repo import VENV_BIN, affected_stages, run
 
 pytestmark = pytest.mark.slow
 
@@ -96,18 +97,16 @@ def clone(origin: Path, dest: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def team(s3, tmp_path_factory) -> dict[str, Path]:
-    """Alice runs the pipeline with the S3 remote configured and publishes it to origin.
+    """Alice has run the pipeline and committed its results (a copy of the session's prepared
+    fast project: tests/prepared.py), configures the S3 remote and publishes it to origin.
 
     The tests below run in order and build on each other's state, like tests/test_pipeline_dvc.py.
     """
     root = tmp_path_factory.mktemp("team")
-    alice = copy_project(root / "alice")
+    alice, _ = prepared.clone("fast", root / "alice", tmp_path_factory)  # the fast fixed model
     run(["dvc", "remote", "add", "-d", "storage", f"s3://{BUCKET}/store"], alice)
     run(["dvc", "remote", "modify", "storage", "endpointurl", s3], alice)
     run(["git", "commit", "-q", "-am", "shared S3 remote"], alice)
-    run(["dvc", "repro"], alice)  # the fast fixed model: its results committed
-    run(["git", "add", "-A"], alice)
-    run(["git", "commit", "-q", "-m", "the fast model's results"], alice)
     assert run(["git", "status", "--porcelain"], alice).stdout == ""
     origin = root / "origin.git"
     run(["git", "clone", "-q", "--bare", str(alice), str(origin)], root)

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.dvc_repo import env, fast_params
+from tests.trained_project import stage_in_process
 
 
 def run_stage(stage: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -56,11 +57,12 @@ def workdir(tmp_path) -> Path:
 
 @pytest.fixture(scope="module")
 def featurized(tmp_path_factory) -> Path:
-    """The small table run through clean, split, select, balance and featurize once."""
+    """The small table run through clean, split, select, balance and featurize once (in this
+    process: only their outputs are needed)."""
     path = make_workdir(tmp_path_factory.mktemp("featurized"))
     set_params(path, "balance", k_neighbors=1)  # select's folds hold 2-4 positive rows
     for stage in ("clean", "split", "select", "balance", "featurize"):
-        assert run_stage(stage, path).returncode == 0, stage
+        assert stage_in_process(stage, path).returncode == 0, stage
     return path
 
 
@@ -82,7 +84,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *parts: str) -> s
 
 
 def test_missing_target_column_names_stage_file_key_and_fix(workdir):
-    assert run_stage("clean", workdir).returncode == 0
+    assert stage_in_process("clean", workdir).returncode == 0
     before = digest(workdir / "data/clean/data.parquet")
     set_params(workdir, "data", target="churned")
     line = assert_one_line_error(
@@ -108,7 +110,7 @@ def test_single_class_target(workdir):
 def test_too_few_minority_rows_for_smote(workdir):
     set_params(workdir, "balance", k_neighbors=1)  # select's folds hold 2-4 positive rows
     for stage in ("clean", "split", "select"):
-        assert run_stage(stage, workdir).returncode == 0, stage
+        assert stage_in_process(stage, workdir).returncode == 0, stage
     # the chosen balancing, as select would write it for -S balance.k_neighbors=8: the
     # training split has 8 positive rows
     choice = json.loads((workdir / "data/select/balance.json").read_text())
@@ -181,7 +183,7 @@ def test_a_small_synthetic_table_is_streamed_to_the_raw_file(workdir):
 def test_above_max_smote_rows_the_balance_stage_says_it_over_samples_at_random(workdir):
     set_params(workdir, "balance", k_neighbors=1)  # select's folds hold 2-4 positive rows
     for stage in ("clean", "split", "select"):
-        assert run_stage(stage, workdir).returncode == 0
+        assert stage_in_process(stage, workdir).returncode == 0
     set_params(workdir, "scale", max_smote_rows=10)
     result = run_stage("balance", workdir)
     assert result.returncode == 0, result.stderr

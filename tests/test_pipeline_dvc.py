@@ -59,8 +59,16 @@ def test_cold_run_runs_every_stage_and_reproduces_the_committed_lock(committed):
     # the default searched the families and says what it chose, in `dvc exp show`'s files
     chosen = json.loads((repo / "metrics/select/metrics.json").read_text())
     assert len(chosen["family_best"]) == 4 and chosen["tune"]["trials"] == 20
-    assert chosen["family"] in chosen["family_best"]
-    assert chosen["cv"]["roc_auc_mean"] == max(chosen["family_best"].values())
+    best_single = max(chosen["family_best"].values())
+    if chosen["family"] == "ensemble":  # each family's best, weighed, beats the best alone
+        assert len(chosen["ensemble"]) >= 2 and set(chosen["ensemble"]) <= set(
+            chosen["family_best"]
+        )
+        assert abs(sum(chosen["ensemble"].values()) - 1) < 1e-5
+        assert chosen["cv"]["roc_auc_mean"] > best_single
+    else:
+        assert chosen["family"] in chosen["family_best"]
+        assert chosen["cv"]["roc_auc_mean"] == best_single
 
 
 def test_second_run_with_nothing_changed_runs_no_stage(committed):

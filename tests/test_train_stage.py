@@ -214,7 +214,7 @@ def test_auto_searches_families_and_balancings_warm_starts_first(prepared, tmp_p
     assert [name for name, _ in model.estimators] == [m["family"] for m in members]
     assert list(model.weights) == [m["weight"] for m in members]
     assert abs(sum(model.weights) - 1) < 1e-6
-    for (_, fitted), member in zip(model.estimators_, members, strict=True):
+    for fitted, member in zip(model.estimators_, members, strict=True):
         assert type(fitted).__name__ == member["model"]["_target_"].rpartition(".")[2]
 
 

@@ -95,14 +95,13 @@ def trained_project(tmp_path_factory) -> Path:
 # The slowest files (minutes each, measured with `--durations`), run first: `make test` hands
 # whole files to two workers in this order (--dist loadfile --no-loadscope-reorder), so a long
 # file never starts last and keeps one worker busy alone. A file too long for that is split in
-# two (tests/test_own_data_files_dvc.py, tests/test_sweep_dvc.py). The first two files need
+# two (tests/test_own_data_files_dvc.py). The first two files need
 # different prepared projects (tests/prepared.py), so neither worker waits for the other's build.
 LONGEST_FIRST = (
     "test_docs_commands.py",
     "test_own_data_dvc.py",
     "test_own_data_files_dvc.py",
     "test_reproducible_env.py",
-    "test_sweep_dvc.py",
     "test_pipeline_dvc.py",
     "test_failed_runs_dvc.py",
     "test_tuning_resume_dvc.py",

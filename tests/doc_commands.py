@@ -13,6 +13,8 @@ remote, a cluster). Within a block:
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import time
 from collections.abc import Callable
@@ -37,6 +39,8 @@ SHORTER = {
 # the default table exported as a user's CSV, with its target spelt as in the docs
 USER_CSV = ("/data/exports/customers.csv", "customers.csv")
 LABELLED_BATCH = ("path/to/labelled.parquet", "data/batches/churn-seed0.parquet")
+# how docs/experiments.md ranks a sweep's experiments
+RANKING = ("--sort-by", "metrics/evaluate/metrics.json:test.roc_auc", "--sort-order", "desc")
 
 
 @dataclass(frozen=True)
@@ -88,15 +92,25 @@ def fill_in(line: str, repo: Path, port: int | None = None) -> str:
             table = pd.read_parquet(repo / "data/raw/data.parquet")
             table.rename(columns={"churn": "Churn"}).to_csv(repo / USER_CSV[1], index=False)
     line = line.replace(*LABELLED_BATCH)
+    if "<winner>" in line:  # the top row of the ranking the page has just shown
+        line = line.replace("<winner>", ranked_experiments(repo)[0]["Experiment"])
     # experiments of every commit: a page may commit a winner between two lines
     names = run("dvc exp ls -A --name-only", repo).stdout.split() if "<" in line else []
-    for placeholder, index in (("<exp1>", -2), ("<exp2>", -1), ("<exp>", -1), ("<winner>", -1)):
+    for placeholder, index in (("<exp1>", -2), ("<exp2>", -1), ("<exp>", -1)):
         if placeholder in line:
             assert len(names) >= -index, f"`{line}` needs {-index} experiment(s): {names}"
             line = line.replace(placeholder, names[index])
     if port is not None:
         line = line.replace("localhost:8000", f"127.0.0.1:{port}")
     return line
+
+
+def ranked_experiments(repo: Path) -> list[dict[str, str]]:
+    """`dvc exp show` of the workspace's commit as rows, best test ROC-AUC first, as the
+    experiments page sorts them (RANKING); only the experiments, not the commit's own row."""
+    table = run(["dvc", "exp", "show", "--csv", *RANKING], repo).stdout
+    rows = csv.DictReader(io.StringIO(table))
+    return [r for r in rows if r["Experiment"] and r["test.roc_auc"]]
 
 
 def reset(repo: Path, rev: str = "HEAD") -> None:
@@ -117,14 +131,22 @@ def run_block(
     repo: Path,
     port: int | None = None,
     after: Callable[[str, str], None] | None = None,
+    env: dict[str, str] | None = None,
 ) -> list[str]:
-    """Run the block's lines in `repo`, each in a shell with the venv active; the lines run."""
+    """Run the block's lines in `repo`, each in a shell with the venv active (in `env`, another
+    machine's shell, when given); the lines run. `after(line, stdout)` checks each line's
+    result, the line as it ran (placeholders filled in)."""
     ran = []
     for command, status in block.commands():
         if command in NOT_RUN:
             continue
         line = fill_in(command, repo, port)
-        result = run(["bash", "-c", f"source .venv/bin/activate && {line}"], repo, check=False)
+        result = run(
+            ["bash", "-c", f"source .venv/bin/activate && {line}"],
+            repo,
+            check=False,
+            env_override=env,
+        )
         assert result.returncode == status, (
             f"{block.page}: `{command}` (run as `{line}`) ended with {result.returncode}, "
             f"not {status}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
@@ -132,7 +154,7 @@ def run_block(
         if line.startswith("dvc queue start"):
             wait_for_queue(repo)  # as the reader does before looking at the results
         if after:
-            after(command, result.stdout)
+            after(line, result.stdout)
         ran.append(command)
     return ran
 

@@ -11,12 +11,24 @@ transcript's printed lines must still be what the command prints.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.doc_commands import MARK, blocks, page_blocks, reset, run_block, run_transcript
+from tests.doc_commands import (
+    MARK,
+    blocks,
+    page_blocks,
+    ranked_experiments,
+    reset,
+    run_block,
+    run_transcript,
+)
 from tests.dvc_repo import PROJECT, run
+from tests.machines import variants, with_variant
 from tests.prepared import clone
 from tests.trained_project import running_server
 
@@ -98,9 +110,65 @@ def test_every_readme_command_runs_and_make_run_prints_the_readme_metrics(prepar
     assert "make run" in ran and any(line.startswith("dvc exp run") for line in ran)
 
 
+class SweepChecks:
+    """What docs/experiments.md's sweep must show, checked after each of its lines: four
+    queued experiments, one per cell of the grid, ranked by test ROC-AUC with the CV columns
+    beside it; the winner applied and written back into conf/, committed, then compared."""
+
+    GRID = {
+        ("sklearn.linear_model.LogisticRegression", "none"),
+        ("sklearn.linear_model.LogisticRegression", "smote"),
+        ("lightgbm.LGBMClassifier", "none"),
+        ("lightgbm.LGBMClassifier", "smote"),
+    }
+
+    def __init__(self, repo: Path):
+        self.repo, self.sweep, self.winner = repo, False, None
+
+    def __call__(self, line: str, stdout: str) -> None:
+        repo = self.repo
+        if line.startswith("dvc queue start"):
+            self.sweep = True  # the lines before are the page's first recipe
+            status = run("dvc queue status", repo).stdout
+            done = [row.split()[1] for row in status.splitlines() if row.endswith("Success")]
+            assert len(done) == 4, status
+            rows = {r["Experiment"]: r for r in ranked_experiments(repo)}
+            cells = {(rows[n]["model._target_"], self.balance(rows[n])) for n in done}
+            assert cells == self.GRID, cells
+        elif not self.sweep:
+            return
+        elif line.startswith("dvc exp show --sort-by"):
+            rows = ranked_experiments(repo)
+            aucs = [float(r["test.roc_auc"]) for r in rows]
+            assert aucs == sorted(aucs, reverse=True) and len(set(aucs)) > 1, aucs
+            assert all(float(r["cv.roc_auc_mean"]) > 0.5 for r in rows)  # CV columns shown
+            self.winner = rows[0]
+            assert self.winner["Experiment"] in stdout
+        elif line.startswith("dvc exp apply"):
+            assert self.winner["Experiment"] in line
+            run("tabpipe config check", repo)  # conf/ composes to the applied params.yaml
+            params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
+            assert params["model"]["_target_"] == self.winner["model._target_"]
+            assert run("dvc status", repo).stdout.strip().endswith("pipelines are up to date.")
+        elif line.startswith("dvc metrics diff HEAD~1 HEAD"):
+            diff = json.loads(run("dvc metrics diff HEAD~1 HEAD --json", repo).stdout)
+            auc = diff["metrics/evaluate/metrics.json"]["test.roc_auc"]
+            assert auc["new"] == float(self.winner["test.roc_auc"]) != auc["old"], auc
+        elif line.startswith("dvc plots diff") and "--targets" in line:
+            page = (repo / "dvc_plots/index.html").read_text(encoding="utf-8")
+            assert all(name in page for name in line.split()[3:5]), line
+
+    @staticmethod
+    def balance(row: dict[str, str]) -> str:
+        return "smote" if "SMOTE" in (row["balance._target_"] or "") else "none"
+
+
 # pages whose blocks are separate recipes, each from the committed state (like the README's);
 # the others are one path through a task, top to bottom
 BLOCKS_STAND_ALONE = {"experiments.md"}
+# pages whose commands run in another machine's shell (tests/machines.py): their `make verify
+# RERUN=1` is the cold run of the default tests/test_reproducible_env.py leaves to this test
+OTHER_MACHINE = {"reproducibility.md": 2}
 
 RUN_PAGES = [p.name for p in PAGES if any(b.not_run is None for b in page_blocks(p))]
 
@@ -110,6 +178,8 @@ RUN_PAGES = [p.name for p in PAGES if any(b.not_run is None for b in page_blocks
 def test_the_pages_commands_run(prepared, page, tmp_path):
     repo, start = prepared
     reset(repo, start)  # a reader follows a page from the top, from the committed state
+    after = SweepChecks(repo) if page == "experiments.md" else None
+    env = with_variant(variants()[OTHER_MACHINE[page]]) if page in OTHER_MACHINE else None
     ran = []
     for block in page_blocks(PROJECT / "docs" / page):
         if block.not_run is not None:
@@ -122,7 +192,7 @@ def test_the_pages_commands_run(prepared, page, tmp_path):
             with running_server(repo, log_dir=tmp_path) as url:
                 ran += run_block(block, repo, port=int(url.rsplit(":", 1)[1]))
         else:
-            ran += run_block(block, repo)
+            ran += run_block(block, repo, after=after, env=env)
     assert ran, f"{page}: no command ran"
 
 

@@ -3,9 +3,8 @@
 Proves the caching contract (what reruns after which change, read from DVC's own output),
 bit-for-bit reproducibility against the committed dvc.lock, that a `dvc exp run -S` override
 reaches the trained model, and that comparisons work as the README shows them (the queued
-sweep is tests/test_sweep_dvc.py's, a file of its own so `make test` can run it on the other
-worker). The tests run in order and share one copy: each builds on the state the previous one
-left.
+sweep is docs/experiments.md's, run and checked by tests/test_docs_commands.py). The tests run
+in order and share one copy: each builds on the state the previous one left.
 """
 
 from __future__ import annotations

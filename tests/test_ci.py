@@ -158,6 +158,20 @@ def test_lockdiff_names_params_deps_and_outputs_that_moved():
     assert lockdiff.compare(old, old) == []
 
 
+def test_lockdiff_lists_stages_in_the_pipelines_order_not_the_locks(tmp_path):
+    """DVC appends a stage added later at the end of dvc.lock (the committed lock lists check
+    and select after evaluate): the report names stages in dvc.yaml's order."""
+    old = lock(train=entry({"model": {"C": 1.0}}), check=entry({"model": {"C": 1.0}}))
+    new = lock(train=entry({"model": {"C": 0.3}}), check=entry({"model": {"C": 0.3}}))
+    (tmp_path / "dvc.yaml").write_text(
+        yaml.safe_dump({"stages": {"check": {}, "train": {}}}, sort_keys=False)
+    )
+    order = lockdiff.pipeline_order(tmp_path)
+    assert order == ["check", "train"] and lockdiff.pipeline_order(tmp_path / "none") == []
+    assert [c.stage for c in lockdiff.compare(old, new, order=order)] == ["check", "train"]
+    assert [c.stage for c in lockdiff.compare(old, new)] == ["train", "check"]
+
+
 DVC_YAML = {
     "stages": {
         "train": {

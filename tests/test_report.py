@@ -44,11 +44,11 @@ def test_a_stale_lock_fails_with_the_stages_and_the_fix(history):
     assert check.returncode == 1
     lines = check.stderr.strip().splitlines()
     assert len(lines) == 1, check.stderr
-    assert (
-        "out of date: train (deps data/select/choice.json); "
+    assert (  # in the pipeline's order
+        "out of date: check (params model.C 1.0 -> 0.3); select (params model.C 1.0 -> 0.3); "
+        "train (deps data/select/choice.json); "
         "evaluate (deps data/select/oof.parquet, models/model.skops)" in lines[0]
     )
-    assert "select (params model.C 1.0 -> 0.3)" in lines[0]
     assert lines[0].endswith("Fix: run `make run`, then commit dvc.lock and metrics/")
     # the author follows the fix: the commit now holds its results and the check passes
     commit(history, "model.C=0.3", amend=True)

@@ -300,7 +300,8 @@ def check_lock(rev: str = "HEAD") -> str:
         v for v in verdicts if v.case == verify.TOLERANCE
     ][:1]
     stale, unreproducible, reasons = [], [], {}
-    for change in lockdiff.compare(lockdiff.load(rev), lockdiff.load(None)):
+    order = lockdiff.pipeline_order()
+    for change in lockdiff.compare(lockdiff.load(rev), lockdiff.load(None), order=order):
         if change.removed:
             continue
         (stale if change.inputs_changed else unreproducible).append(change.stage)

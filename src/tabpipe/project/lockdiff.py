@@ -93,8 +93,25 @@ def _changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
-def compare(old: dict | None, new: dict | None) -> list[StageChange]:
-    """Stages whose lock entries differ, in the order of the new lock (then removed ones)."""
+def pipeline_order(cwd: Path | None = None) -> list[str]:
+    """The stages as dvc.yaml lists them (the order they run in); [] without a dvc.yaml."""
+    file = Path(cwd or ".") / "dvc.yaml"
+    if not file.exists():
+        return []
+    return list((yaml.safe_load(file.read_text(encoding="utf-8")) or {}).get("stages") or {})
+
+
+def compare(
+    old: dict | None, new: dict | None, order: list[str] | None = None
+) -> list[StageChange]:
+    """Stages whose lock entries differ, in `order` (dvc.yaml's: `pipeline_order`), then in
+    the order of the new lock (DVC appends a stage added later at its end), then removed ones."""
+    changes = _compare(old, new)
+    rank = {name: i for i, name in enumerate(order or [])}
+    return sorted(changes, key=lambda c: rank.get(c.stage, len(rank)))
+
+
+def _compare(old: dict | None, new: dict | None) -> list[StageChange]:
     old_stages = (old or {}).get("stages") or {}
     new_stages = (new or {}).get("stages") or {}
     changes = []

@@ -241,7 +241,9 @@ def build(base: str, head: str | None = None, plots_dir: Path = PLOTS_DIR) -> st
     revs = _revs(base, head)
     metrics = json.loads(plots.run_dvc(["metrics", "diff", *revs, "--all", "--json"]) or "{}")
     params = json.loads(plots.run_dvc(["params", "diff", *revs, "--json"]) or "{}")
-    changes = lockdiff.compare(lockdiff.load(base), lockdiff.load(head))
+    changes = lockdiff.compare(
+        lockdiff.load(base), lockdiff.load(head), order=lockdiff.pipeline_order()
+    )
     rendered = render_plots(base, head, plots_dir)
     head_name = f"{WORKSPACE} at HEAD" if head is None else head
     title = (

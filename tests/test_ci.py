@@ -354,7 +354,9 @@ def test_a_local_remote_is_ready_and_status_reaches_github_output(dvc_repo, tmp_
     assert out.read_text() == "remote=ready\n"
 
 
-def test_the_credentials_check_sees_a_rejected_key():
+def probe_raising(error: Exception) -> str | None:
+    """What `_probe` says of an S3 remote whose bucket listing raises `error`."""
+
     class Remote:
         path = "bucket/dvc"
 
@@ -362,7 +364,7 @@ def test_the_credentials_check_sees_a_rejected_key():
             class fs:  # noqa: N801
                 @staticmethod
                 def ls(path, detail=False):
-                    raise PermissionError("InvalidAccessKeyId: the key does not exist")
+                    raise error
 
     class Repo:
         class cloud:  # noqa: N801
@@ -370,8 +372,27 @@ def test_the_credentials_check_sees_a_rejected_key():
             def get_remote(name):
                 return Remote()
 
-    problem = ci._probe(Repo(), "storage", "s3", timeout=5)
+    return ci._probe(Repo(), "storage", "s3", timeout=5)
+
+
+class EndpointConnectionError(Exception):
+    """botocore's name for "nothing answered at the endpoint"."""
+
+
+def test_the_credentials_check_sees_a_rejected_key():
+    problem = probe_raising(PermissionError("InvalidAccessKeyId: the key does not exist"))
     assert problem.startswith("credentials rejected")
+    refused = OSError("An error occurred (403) when calling the ListObjectsV2 operation")
+    assert probe_raising(refused).startswith("credentials rejected")
+
+
+@pytest.mark.parametrize("error", [EndpointConnectionError, OSError])
+def test_a_port_with_403_in_it_is_not_a_refused_key(error):
+    """CI once said "credentials rejected" for an endpoint nobody listened on: its port held
+    the digits 403."""
+    url = "http://127.0.0.1:40312/team-bucket?list-type=2"
+    problem = probe_raising(error(f'Could not connect to the endpoint URL: "{url}"'))
+    assert problem.startswith(f"unreachable ({error.__name__}: Could not connect"), problem
 
 
 # ------------------------------------------------------------------------------- base revision

@@ -151,12 +151,23 @@ def _probe(repo, name: str, scheme: str, timeout: float) -> str | None:
         return f"unreachable: bucket '{bucket}' does not exist (create it, or fix the URL)"
     err = outcome["error"]
     text = " ".join(str(err).split()) or type(err).__name__
-    if isinstance(err, PermissionError) or any(
-        s in text
-        for s in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden")
-    ):
+    if _refused(err, text):
         return f"credentials rejected ({text[:160]})"
     return f"unreachable ({type(err).__name__}: {text[:160]})"
+
+
+# what a store that was reached says when it refuses the key, as whole words: the endpoint's
+# URL in a connection error may hold the same digits (port 40312 is not HTTP 403)
+REFUSED = re.compile(r"\b(InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|Forbidden|403)\b")
+
+
+def _refused(err: BaseException, text: str) -> bool:
+    """True when the remote answered and refused the credentials; False when it was never
+    reached (a connection error, botocore's included) or failed otherwise."""
+    for cause in (err, err.__cause__, err.__context__):
+        if isinstance(cause, ConnectionError) or "Connect" in type(cause).__name__:
+            return False
+    return isinstance(err, PermissionError) or REFUSED.search(text) is not None
 
 
 def remote_status(

@@ -402,6 +402,9 @@ def save_test_predictions(repo: Path, columns: dict, out: Path) -> None:
         "classes": classes,
         "predictions": [list(map(float, p)) if classes else float(p) for p in predicted],
     }
+    if columns["task"] == "multiclass":  # the labels are decided with evaluate's class weights
+        per_class = json.loads((repo / io.EVALUATE_METRICS).read_text())["test"]["per_class"]
+        record["weights"] = [per_class[str(c)].get("decision_weight", 1.0) for c in classes]
     out.write_text(json.dumps(_plain(record)))
 
 
@@ -414,8 +417,10 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def metric_of(task: str, y, predictions, classes) -> float:
-    """The benchmark's metric from stored predictions (as benchmarks/anchors.py scores)."""
+def metric_of(task: str, y, predictions, classes, weights=None) -> float:
+    """The benchmark's metric from stored predictions (as benchmarks/anchors.py scores); a
+    multiclass label is the class of highest probability x its weight (the pipeline's class
+    weights; none for the anchors, whose label is the likeliest class)."""
     import numpy as np
     from sklearn import metrics
 
@@ -425,6 +430,8 @@ def metric_of(task: str, y, predictions, classes) -> float:
         labels = [str(c) for c in classes]
         positive = labels.index("1") if "1" in labels else labels.index("True")
         return float(metrics.roc_auc_score(y, predictions[:, positive]))
+    if weights is not None:
+        predictions = predictions * np.asarray(weights, dtype="float64")
     labels = np.asarray([str(c) for c in classes])[np.argmax(predictions, axis=1)]
     return float(metrics.f1_score(y.astype(str), labels, average="macro", zero_division=0))
 
@@ -454,7 +461,13 @@ def paired_intervals(name: str, task: str) -> dict[str, list[float]]:
         for rows in samples:
             if task != "regression" and len(np.unique(y[rows])) < 2:
                 continue
-            ours = metric_of(task, y[rows], preds["pipeline"][rows], loaded["pipeline"]["classes"])
+            ours = metric_of(
+                task,
+                y[rows],
+                preds["pipeline"][rows],
+                loaded["pipeline"]["classes"],
+                loaded["pipeline"].get("weights"),
+            )
             theirs = metric_of(task, y[rows], preds[anchor][rows], loaded[anchor]["classes"])
             diffs.append((ours - theirs) / theirs if task == "regression" else ours - theirs)
         low, high = np.percentile(diffs, INTERVAL)

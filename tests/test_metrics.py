@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from sklearn import metrics as m
 
-from tabpipe.core.metrics import binary_metrics, choose_threshold
+from tabpipe.core.metrics import (
+    _label_score,
+    binary_metrics,
+    choose_class_weights,
+    choose_threshold,
+    multiclass_metrics,
+    weighted_labels,
+)
 from tabpipe.errors import PipelineError
 
 SCORERS = {"f1": m.f1_score, "balanced_accuracy": m.balanced_accuracy_score}
@@ -79,3 +86,93 @@ def test_binary_metrics_survive_certain_scores():
     values = binary_metrics([0, 1, 1], [0.0, 1.0, 0.0], threshold=0.5)
     assert np.isfinite(values["log_loss"])
     assert values["recall"] == pytest.approx(0.5)
+
+
+# --------------------------------------------------------------- multiclass class weights
+
+
+def biased_rows(seed: int, n: int = 1500):
+    """Three classes whose probabilities understate class "c" (a model fitted on rows where
+    it was rarer): the likeliest class almost never says "c", so macro F1 gains from weights."""
+    rng = np.random.default_rng(seed)
+    classes = ["a", "b", "c"]
+    y = rng.choice(classes, n, p=[0.45, 0.4, 0.15])
+    logits = rng.normal(0, 1, (n, 3))
+    logits[np.arange(n), [classes.index(v) for v in y]] += 1.5
+    logits[:, 2] -= 1.5  # the bias against "c"
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    folds = np.arange(n) % 5
+    return y, proba, classes, folds
+
+
+@pytest.mark.parametrize("metric", ["f1", "balanced_accuracy"])
+@pytest.mark.parametrize("seed", range(4))
+def test_label_score_matches_sklearn(metric, seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, 60)
+    predicted = rng.integers(0, 3, 60)  # class 3 never predicted
+    if seed % 2:
+        y[y == 1] = 0  # class 1 never true
+    sklearn = m.f1_score(y, predicted, average="macro", zero_division=0)
+    if metric == "balanced_accuracy":
+        sklearn = m.balanced_accuracy_score(y, predicted)
+    assert _label_score(metric, y, predicted, 4) == pytest.approx(sklearn, abs=1e-12)
+
+
+def test_class_weights_are_kept_where_they_win_on_held_out_folds():
+    y, proba, classes, folds = biased_rows(0)
+    rule = choose_class_weights(y, proba, classes, folds, "f1")
+    assert rule.kept and rule.gain > 0.01
+    assert len(rule.fold_gains) == 5
+    assert rule.weights["c"] > max(rule.weights["a"], rule.weights["b"])
+    # and on new rows of the same kind, never seen by the choice
+    y_new, proba_new, _, _ = biased_rows(1)
+    plain = m.f1_score(y_new, weighted_labels(proba_new, classes), average="macro")
+    weighted = m.f1_score(y_new, weighted_labels(proba_new, classes, rule.weights), average="macro")
+    assert weighted > plain + 0.01
+
+
+def test_class_weights_are_not_kept_when_the_likeliest_class_is_already_right():
+    y, proba, classes, folds = biased_rows(2)
+    perfect = np.full_like(proba, 0.1)
+    perfect[np.arange(len(y)), [classes.index(v) for v in y]] = 0.8
+    rule = choose_class_weights(y, perfect, classes, folds, "f1")
+    assert not rule.kept and rule.gain == 0
+    assert rule.weights == {"a": 1.0, "b": 1.0, "c": 1.0}
+
+
+def test_class_weights_are_the_same_on_every_run():
+    y, proba, classes, folds = biased_rows(3)
+    first = choose_class_weights(y, proba, classes, folds, "balanced_accuracy")
+    assert choose_class_weights(y, proba, classes, folds, "balanced_accuracy") == first
+
+
+def test_multiclass_metrics_decide_labels_with_the_weights():
+    y, proba, classes, folds = biased_rows(4)
+    weights = {"a": 1.0, "b": 1.0, "c": 3.0}
+    out = multiclass_metrics(y, proba, classes, weights)
+    labels = weighted_labels(proba, classes, weights)
+    assert (labels != np.asarray(classes)[proba.argmax(axis=1)]).any()
+    assert out["f1_macro"] == pytest.approx(m.f1_score(y, labels, average="macro"), abs=1e-6)
+    assert out["per_class"]["c"]["decision_weight"] == 3.0
+    # the probability metrics do not depend on the decision
+    assert out["log_loss"] == multiclass_metrics(y, proba, classes)["log_loss"]
+    assert "decision_weight" not in multiclass_metrics(y, proba, classes)["per_class"]["c"]
+
+
+def test_a_scorer_labels_rows_with_the_class_weights():
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from tabpipe.serving.predict import InputSchema, Scorer
+
+    rows = pd.DataFrame({"x": np.linspace(-3, 3, 90)})
+    model = LogisticRegression().fit(rows, np.repeat(["a", "b", "c"], 30))
+    schema = InputSchema(["x"], ["x"], [], {}, [], "y")
+    plain = Scorer(model, schema, threshold=None).score(rows)
+    weights = {"a": 1.0, "b": 4.0, "c": 1.0}
+    weighted = Scorer(model, schema, threshold=None, class_weights=weights).score(rows)
+    assert (weighted["label"] == "b").sum() > (plain["label"] == "b").sum()
+    expected = weighted_labels(model.predict_proba(rows), list(model.classes_), weights)
+    assert weighted["label"].tolist() == expected.tolist()
+    assert weighted["probability_b"].tolist() == plain["probability_b"].tolist()

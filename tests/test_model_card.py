@@ -47,3 +47,24 @@ def test_write_card_writes_beside_the_model(trained_project, tmp_path):
     shutil.copytree(trained_project, root)
     path = write_card(root=root)
     assert path == root / io.MODEL_CARD and path.read_text().startswith("# Model card")
+
+
+def test_a_multiclass_card_states_the_class_weights_it_labels_with(trained_project, tmp_path):
+    import shutil
+
+    root = tmp_path / "project"
+    shutil.copytree(trained_project, root)
+    per_class = {
+        label: {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 10, "decision_weight": w}
+        for label, w in (("A", 1.0), ("N", 2.1), ("Y", 0.8))
+    }
+    test = {"f1_macro": 0.51, "log_loss": 0.9, "per_class": per_class}
+    (root / io.EVALUATE_METRICS).write_text(json.dumps({"cv": test, "test": test}))
+    card = render(facts(root))
+    assert "## Decision rule" in card and "## Decision threshold" not in card
+    assert "| f1_macro | 0.5100 |" in card and "per_class" not in card  # no nested rows
+    assert "highest probability times its weight (`A` x1, `N` x2.1, `Y` x0.8)" in card
+    for label in per_class:
+        per_class[label]["decision_weight"] = 1.0
+    (root / io.EVALUATE_METRICS).write_text(json.dumps({"cv": test, "test": test}))
+    assert "labelled with its likeliest class" in render(facts(root))

@@ -89,6 +89,9 @@ def test_multiclass_with_missing_values(repo):
     assert metrics["f1_macro"] > 0.9 and metrics["roc_auc_ovr_macro"] > 0.95, metrics
     assert set(metrics["per_class"]) == {"Adelie", "Chinstrap", "Gentoo"}
     assert "threshold" not in metrics
+    # the multiclass decision rule: class weights, chosen out of fold, recorded per class
+    assert "evaluate: class weights for f1 on the out-of-fold predictions" in result.stdout
+    assert all("decision_weight" in per for per in metrics["per_class"].values())
     confusion = repo / "metrics/evaluate/plots/sklearn/confusion_matrix.json"
     assert {"actual", "predicted"} <= set(json.loads(confusion.read_text())[0])
 

@@ -195,3 +195,15 @@ def test_paired_intervals_compare_the_same_resampled_rows(tmp_path, monkeypatch)
     assert intervals["linear"][0] > 0.3  # a clear win over noise
     assert intervals["flaml"] == [0.0, 0.0]  # the same predictions: no difference at all
     assert quality.paired_intervals("absent", "binary") == {}
+
+
+def test_the_pipelines_multiclass_labels_use_its_class_weights():
+    import numpy as np
+
+    y = np.array(["a", "a", "b", "c", "c"])
+    proba = np.array([[0.6, 0.1, 0.3], [0.5, 0.1, 0.4]] + [[0.2, 0.7, 0.1]] + [[0.6, 0.0, 0.4]] * 2)
+    argmax = quality.metric_of("multiclass", y, proba, ["a", "b", "c"])
+    weighted = quality.metric_of("multiclass", y, proba, ["a", "b", "c"], [1.0, 1.0, 1.6])
+    # argmax never says "c"; with "c" weighted 1.6 the two "c" rows are right (and one "a")
+    assert argmax == pytest.approx((2 / 3 + 1.0 + 0.0) / 3)
+    assert weighted == pytest.approx((2 / 3 + 1.0 + 0.8) / 3)

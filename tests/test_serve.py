@@ -57,6 +57,7 @@ def test_health_metadata_and_docs(server, trained_project):
     meta = httpx.get(f"{server}/metadata").json()
     metrics = json.loads((trained_project / io.EVALUATE_METRICS).read_text())
     assert meta["threshold"] == metrics["test"]["threshold"]
+    assert meta["class_weights"] is None  # binary: the threshold decides
     assert meta["metrics"]["test"] == metrics["test"]
     assert meta["model"]["md5"] and meta["artifact"] == "churn-model"
     assert {"raw_md5", "source"} <= set(meta["data"])

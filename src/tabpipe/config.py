@@ -192,7 +192,7 @@ class TuneConfig:
 class EvaluateConfig:
     """evaluate: the one look at the test split.
 
-    threshold_metric: binary: what the decision threshold maximises on the out-of-fold predictions
+    threshold_metric: what the binary threshold / multiclass class weights maximise out of fold
     importance_repeats: permutation feature importance repeats
     importance_max_rows: more test rows: importance on a stratified sample (null: all)
     seed: the importance's seed

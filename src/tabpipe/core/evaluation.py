@@ -1,8 +1,9 @@
-"""Scoring the test split once (binary: the threshold chosen first, on out-of-fold predictions).
+"""Scoring the test split once (the decision rule chosen first, on out-of-fold predictions).
 
 `oof` is what the select stage wrote: the chosen model's out-of-fold predictions of the
 training rows (`proba:<class>` columns, or `prediction`), from cross-validation. The binary
-decision threshold is chosen on them, never on test rows, and their metrics are reported as
+decision threshold and the multiclass class weights are chosen on them, never on test rows,
+and their metrics are reported as
 `cv`, beside `test` (the keys depend on the task: binary roc_auc, pr_auc, ...; multiclass
 f1_macro, roc_auc_ovr_macro, ...; regression mae, rmse, r2, mape), with the data of every plot,
 as plain values; the evaluate stage logs them with dvclive.
@@ -18,11 +19,13 @@ import pandas as pd
 
 from tabpipe.core.metrics import (
     binary_metrics,
+    choose_class_weights,
     choose_threshold,
     multiclass_metrics,
     permutation_importance_table,
     regression_metrics,
     scorer_for,
+    weighted_labels,
 )
 from tabpipe.core.models import positive_scores
 from tabpipe.core.scale import over, sample_rows
@@ -81,17 +84,25 @@ def _binary(pipeline, oof, test, target, cfg) -> tuple[dict, list[Plot]]:
     return results, plots
 
 
-def _multiclass(pipeline, oof, test, target) -> tuple[dict, list[Plot]]:
+def _multiclass(pipeline, oof, test, target, cfg) -> tuple[dict, list[Plot], list[str]]:
     classes = list(pipeline.classes_)
+    oof_proba = oof_probabilities(oof, classes)
+    rule = choose_class_weights(oof[target], oof_proba, classes, oof["fold"], cfg.threshold_metric)
     proba = pipeline.predict_proba(test.drop(columns=[target]))
     results = {
-        "cv": multiclass_metrics(oof[target], oof_probabilities(oof, classes), classes),
-        "test": multiclass_metrics(test[target], proba, classes),
+        "cv": multiclass_metrics(oof[target], oof_proba, classes, rule.weights),
+        "test": multiclass_metrics(test[target], proba, classes, rule.weights),
     }
-    predicted = pipeline.predict(test.drop(columns=[target]))
+    predicted = weighted_labels(proba, [str(c) for c in classes], rule.weights)
     actual = test[target].astype(str).tolist()
     plots = [Plot("confusion_matrix", "confusion_matrix", (actual, [str(p) for p in predicted]))]
-    return results, plots
+    shown = ", ".join(f"{label} {w:g}" for label, w in rule.weights.items())
+    verdict = f"kept ({shown})" if rule.kept else "not kept: the likeliest class is the label"
+    note = (
+        f"class weights for {cfg.threshold_metric} on the out-of-fold predictions change it by "
+        f"{rule.gain:+.4f} on held-out folds: {verdict}"
+    )
+    return results, plots, [note]
 
 
 def _regression(pipeline, oof, test, target) -> tuple[dict, list[Plot]]:
@@ -139,13 +150,13 @@ def evaluate(
     """Metrics of the out-of-fold predictions and of the test split, the task's plots and the
     permutation importance on test."""
     target, task = columns["target"], columns.get("task", "binary")
+    notes = []
     if task == "multiclass":
-        results, plots = _multiclass(pipeline, oof, test, target)
+        results, plots, notes = _multiclass(pipeline, oof, test, target, cfg)
     elif task == "regression":
         results, plots = _regression(pipeline, oof, test, target)
     else:
         results, plots = _binary(pipeline, oof, test, target, cfg)
-    notes = []
     shuffled = test
     if over(len(test), cfg.importance_max_rows):  # each repeat predicts every row again
         shuffled = sample_rows(

@@ -206,15 +206,40 @@ def render(info: dict[str, Any]) -> str:
 
     out += ["", "## Test metrics", ""]
     if test:
-        rows = [(k, f"{v:.4f}") for k, v in test.items() if k != "threshold"]
+        rows = [
+            (k, f"{v:.4f}") for k, v in test.items() if k != "threshold" and not isinstance(v, dict)
+        ]
         out.append(_table(rows, ("metric", "test")))
     else:
         out.append("No metrics: run `make run`.")
 
     threshold = test.get("threshold")
-    out += ["", "## Decision threshold", ""]
+    criterion = info.get("evaluate", {}).get("threshold_metric", "f1")
+    weights = {
+        label: per["decision_weight"]
+        for label, per in (test.get("per_class") or {}).items()
+        if "decision_weight" in per
+    }
+    if weights:  # multiclass
+        out += ["", "## Decision rule", ""]
+        if all(w == 1.0 for w in weights.values()):
+            out.append(
+                "A row is labelled with its likeliest class: class weights chosen for "
+                f"{criterion} on the out-of-fold predictions of the select stage's "
+                "cross-validation did not raise it on held-out folds, so none are applied."
+            )
+        else:
+            shown = ", ".join(f"`{label}` x{w:g}" for label, w in weights.items())
+            out.append(
+                f"A row is labelled with the class of highest probability times its weight "
+                f"({shown}). The weights maximise {criterion} on the out-of-fold predictions "
+                "of the select stage's cross-validation (never on test rows), and are used "
+                "because they raised it on held-out folds; the test metrics above are "
+                "measured with them."
+            )
+    else:
+        out += ["", "## Decision threshold", ""]
     if threshold is not None:
-        criterion = info.get("evaluate", {}).get("threshold_metric", "f1")
         out.append(
             f"A row is labelled `{positive}` when its probability is at least **{threshold:.4f}**. "
             f"The threshold maximises {criterion} on the out-of-fold predictions of the select "

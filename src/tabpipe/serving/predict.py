@@ -25,6 +25,7 @@ from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from tabpipe import io
 from tabpipe.core.cleaning import normalize_column_names, without_number_junk
+from tabpipe.core.metrics import weighted_labels
 from tabpipe.errors import PipelineError
 
 CHUNK_ROWS = 50_000
@@ -259,12 +260,15 @@ class Scorer:
     pipeline: Any
     schema: InputSchema
     threshold: float | None
+    # multiclass: class label -> weight of its probability in the label's choice (evaluate's)
+    class_weights: dict[str, float] | None = None
 
     def score(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Id columns, then the positive class probability and the label at the threshold.
 
-        (A multiclass model gives one probability per class and the likeliest label, a
-        regressor its prediction.)
+        (A multiclass model gives one probability per class and the class of highest
+        probability x class weight, as evaluate chose and measured it; a regressor its
+        prediction.)
         """
         ids = rows[[c for c in self.schema.id_columns if c in rows.columns]]
         features = rows[self.schema.features]
@@ -292,7 +296,7 @@ class Scorer:
             )
             for i, name in enumerate(classes):
                 out[f"probability_{name}"] = probabilities[:, i]
-            out["label"] = np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)]
+            out["label"] = weighted_labels(probabilities, classes, self.class_weights)
         else:
             out["prediction"] = self.pipeline.predict(features) if len(features) else np.zeros(0)
         return out
@@ -310,7 +314,17 @@ def load_scorer(root: Path = Path(".")) -> Scorer:
     roles = io.read_json(root / io.COLUMNS)
     test = io.read_json(root / io.EVALUATE_METRICS).get("test", {})
     schema = build_schema(pipeline, roles, load_section("clean", path=root / io.PARAMS))
-    return Scorer(pipeline=pipeline, schema=schema, threshold=test.get("threshold"))
+    weights = {
+        label: per["decision_weight"]
+        for label, per in (test.get("per_class") or {}).items()
+        if "decision_weight" in per
+    }
+    return Scorer(
+        pipeline=pipeline,
+        schema=schema,
+        threshold=test.get("threshold"),
+        class_weights=weights or None,
+    )
 
 
 # ----------------------------------------------------------------------------- files

@@ -199,6 +199,7 @@ def create_app(
         "data": info["data"],
         "metrics": {"test": test},
         "threshold": scorer.threshold,
+        "class_weights": scorer.class_weights,
         "labels": {"positive": schema.positive_label, "negative": schema.negative_label},
         "input_schema": record_schema,
         "limits": {"max_body_bytes": max_body_bytes, "max_records": max_records},

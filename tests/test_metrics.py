@@ -7,10 +7,13 @@ import pytest
 from sklearn import metrics as m
 
 from tabpipe.core.metrics import (
+    WEIGHT_GRID,
+    WEIGHT_PASSES,
     _label_score,
     binary_metrics,
     choose_class_weights,
     choose_threshold,
+    fit_class_weights,
     multiclass_metrics,
     weighted_labels,
 )
@@ -117,6 +120,40 @@ def test_label_score_matches_sklearn(metric, seed):
     if metric == "balanced_accuracy":
         sklearn = m.balanced_accuracy_score(y, predicted)
     assert _label_score(metric, y, predicted, 4) == pytest.approx(sklearn, abs=1e-12)
+
+
+def plain_weight_search(y_codes, proba, metric):
+    """fit_class_weights' coordinate ascent written the slow way: an argmax per candidate."""
+    n = proba.shape[1]
+    weights = np.ones(n)
+    best = _label_score(metric, y_codes, proba.argmax(axis=1), n)
+    for _ in range(WEIGHT_PASSES):
+        improved = False
+        for k in range(n):
+            for value in WEIGHT_GRID:
+                trial = weights.copy()
+                trial[k] = value
+                score = _label_score(metric, y_codes, (proba * trial).argmax(axis=1), n)
+                if score > best + 1e-12:
+                    best, weights, improved = score, trial, True
+        if not improved:
+            break
+    return weights
+
+
+@pytest.mark.parametrize("metric", ["f1", "balanced_accuracy"])
+@pytest.mark.parametrize("seed", range(6))
+def test_the_fast_weight_search_finds_what_an_argmax_per_candidate_finds(metric, seed):
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(50, 600)), int(rng.integers(3, 6))
+    y = rng.integers(0, k, n)
+    proba = rng.dirichlet(np.ones(k), n)
+    proba[np.arange(n), y] += rng.uniform(0, 0.5)
+    if seed % 2:
+        proba = np.round(proba, 1)  # ties between classes: argmax's rule must hold
+    proba /= proba.sum(axis=1, keepdims=True)
+    expected = plain_weight_search(y, proba, metric)
+    assert np.array_equal(fit_class_weights(y, proba, metric), expected)
 
 
 def test_class_weights_are_kept_where_they_win_on_held_out_folds():

@@ -90,7 +90,7 @@ def test_multiclass_with_missing_values(repo):
     assert set(metrics["per_class"]) == {"Adelie", "Chinstrap", "Gentoo"}
     assert "threshold" not in metrics
     # the multiclass decision rule: class weights, chosen out of fold, recorded per class
-    assert "evaluate: class weights for f1 on the out-of-fold predictions" in result.stdout
+    assert "evaluate: class weights (for f1, chosen out of fold) gain" in result.stdout
     assert all("decision_weight" in per for per in metrics["per_class"].values())
     confusion = repo / "metrics/evaluate/plots/sklearn/confusion_matrix.json"
     assert {"actual", "predicted"} <= set(json.loads(confusion.read_text())[0])

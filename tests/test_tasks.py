@@ -185,3 +185,49 @@ def test_every_model_option_fits_a_regression_task(option):
     assert getattr(model, "_estimator_type", None) == "regressor" or (
         model.__sklearn_tags__().estimator_type == "regressor"
     )
+
+
+def test_multiclass_evaluation_labels_with_the_class_weights_it_keeps():
+    """evaluate on a multiclass model whose probabilities understate a class: the weights
+    chosen on the out-of-fold rows are kept, recorded, and decide the test labels and the
+    confusion matrix (the probabilities stay the model's)."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from tabpipe.config import EvaluateConfig
+    from tabpipe.core.evaluation import evaluate
+    from tabpipe.core.metrics import weighted_labels
+
+    rng = np.random.default_rng(0)
+    classes = ["a", "b", "c"]
+
+    def rows(n):
+        y = rng.choice(classes, n, p=[0.45, 0.4, 0.15])
+        centre = np.array([[0.0, 0.0], [1.5, 0.0], [0.75, 1.2]])[[classes.index(v) for v in y]]
+        return pd.DataFrame(centre + rng.normal(0, 0.9, (n, 2)), columns=["x1", "x2"]), y
+
+    X, y = rows(1500)
+    # out-of-fold probabilities of a model that understates "c" (fitted where it was rarer)
+    biased = LogisticRegression(class_weight={"a": 1, "b": 1, "c": 0.2}).fit(X, y)
+    oof = pd.DataFrame({"y": y, "fold": np.arange(len(y)) % 5})
+    for label, column in zip(classes, biased.predict_proba(X).T, strict=True):
+        oof[f"proba:{label}"] = column
+    pipeline = Pipeline([("features", FunctionTransformer()), ("model", biased)])
+    X_test, y_test = rows(600)
+    test = X_test.assign(y=y_test)
+    columns = {"target": "y", "task": "multiclass", "numeric": ["x1", "x2"], "categorical": []}
+
+    out = evaluate(pipeline, oof, test, columns, EvaluateConfig(importance_repeats=1))
+
+    per_class = out.results["test"]["per_class"]
+    weights = {label: per_class[label]["decision_weight"] for label in classes}
+    assert weights["c"] > max(weights["a"], weights["b"])
+    assert "kept (a " in out.notes[0] and "gain +" in out.notes[0]
+    labels = weighted_labels(pipeline.predict_proba(X_test), classes, weights)
+    assert out.results["test"]["f1_macro"] == pytest.approx(
+        m.f1_score(y_test, labels, average="macro"), abs=1e-6
+    )
+    plain = m.f1_score(y_test, pipeline.predict(X_test), average="macro")
+    assert out.results["test"]["f1_macro"] > plain + 0.02  # on rows the choice never saw
+    confusion = next(p for p in out.plots if p.name == "confusion_matrix")
+    assert confusion.args[1] == [str(label) for label in labels]

@@ -96,11 +96,11 @@ def _multiclass(pipeline, oof, test, target, cfg) -> tuple[dict, list[Plot], lis
     predicted = weighted_labels(proba, [str(c) for c in classes], rule.weights)
     actual = test[target].astype(str).tolist()
     plots = [Plot("confusion_matrix", "confusion_matrix", (actual, [str(p) for p in predicted]))]
-    shown = ", ".join(f"{label} {w:g}" for label, w in rule.weights.items())
-    verdict = f"kept ({shown})" if rule.kept else "not kept: the likeliest class is the label"
+    shown = ", ".join(f"{label} {w:.3g}" for label, w in rule.weights.items())
+    verdict = f"kept ({shown})" if rule.kept else "not kept, the label is the likeliest class"
     note = (
-        f"class weights for {cfg.threshold_metric} on the out-of-fold predictions change it by "
-        f"{rule.gain:+.4f} on held-out folds: {verdict}"
+        f"class weights (for {cfg.threshold_metric}, chosen out of fold) gain {rule.gain:+.4f} "
+        f"on held-out folds: {verdict}"
     )
     return results, plots, [note]
 

@@ -104,12 +104,21 @@ def fit_class_weights(y_codes: np.ndarray, proba: np.ndarray, metric: str) -> np
     for _ in range(WEIGHT_PASSES):
         improved = False
         for k in range(n):
+            # the other classes' best weighted probability stays put while class k's weight
+            # moves: each grid value is one comparison, not an argmax over every class
+            others = proba * weights
+            others[:, k] = -np.inf
+            rival = others.argmax(axis=1)
+            level = others[np.arange(len(rival)), rival]
             for value in WEIGHT_GRID:
-                trial = weights.copy()
-                trial[k] = value
-                score = _label_score(metric, y_codes, (proba * trial).argmax(axis=1), n)
+                mine = proba[:, k] * value
+                # argmax's tie rule: the lower class index wins
+                wins = (mine > level) | ((mine == level) & (k < rival))
+                score = _label_score(metric, y_codes, np.where(wins, k, rival), n)
                 if score > best + 1e-12:
-                    best, weights, improved = score, trial, True
+                    best, improved = score, True
+                    weights = weights.copy()
+                    weights[k] = value
         if not improved:
             break
     return weights

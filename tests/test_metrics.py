@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from sklearn import metrics as m
@@ -125,18 +127,19 @@ def test_label_score_matches_sklearn(metric, seed):
 def plain_weight_search(y_codes, proba, metric):
     """fit_class_weights' coordinate ascent written the slow way: an argmax per candidate."""
     n = proba.shape[1]
+
+    def score(weights):
+        return _label_score(metric, y_codes, (proba * weights).argmax(axis=1), n)
+
     weights = np.ones(n)
-    best = _label_score(metric, y_codes, proba.argmax(axis=1), n)
+    best = score(weights)
     for _ in range(WEIGHT_PASSES):
-        improved = False
-        for k in range(n):
-            for value in WEIGHT_GRID:
-                trial = weights.copy()
-                trial[k] = value
-                score = _label_score(metric, y_codes, (proba * trial).argmax(axis=1), n)
-                if score > best + 1e-12:
-                    best, weights, improved = score, trial, True
-        if not improved:
+        before = best
+        for k, value in itertools.product(range(n), WEIGHT_GRID):
+            candidate = np.where(np.arange(n) == k, value, weights)
+            if score(candidate) > best + 1e-12:
+                best, weights = score(candidate), candidate
+        if best == before:
             break
     return weights
 

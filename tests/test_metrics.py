@@ -11,11 +11,11 @@ from sklearn import metrics as m
 from tabpipe.core.metrics import (
     WEIGHT_GRID,
     WEIGHT_PASSES,
-    _label_score,
     binary_metrics,
     choose_class_weights,
     choose_threshold,
     fit_class_weights,
+    label_score,
     multiclass_metrics,
     weighted_labels,
 )
@@ -112,7 +112,7 @@ def biased_rows(seed: int, n: int = 1500):
 
 @pytest.mark.parametrize("metric", ["f1", "balanced_accuracy"])
 @pytest.mark.parametrize("seed", range(4))
-def test_label_score_matches_sklearn(metric, seed):
+def testlabel_score_matches_sklearn(metric, seed):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 4, 60)
     predicted = rng.integers(0, 3, 60)  # class 3 never predicted
@@ -121,7 +121,7 @@ def test_label_score_matches_sklearn(metric, seed):
     sklearn = m.f1_score(y, predicted, average="macro", zero_division=0)
     if metric == "balanced_accuracy":
         sklearn = m.balanced_accuracy_score(y, predicted)
-    assert _label_score(metric, y, predicted, 4) == pytest.approx(sklearn, abs=1e-12)
+    assert label_score(metric, y, predicted, 4) == pytest.approx(sklearn, abs=1e-12)
 
 
 def plain_weight_search(y_codes, proba, metric):
@@ -129,7 +129,7 @@ def plain_weight_search(y_codes, proba, metric):
     n = proba.shape[1]
 
     def score(weights):
-        return _label_score(metric, y_codes, (proba * weights).argmax(axis=1), n)
+        return label_score(metric, y_codes, (proba * weights).argmax(axis=1), n)
 
     weights = np.ones(n)
     best = score(weights)

@@ -93,7 +93,7 @@ def _multiclass(pipeline, oof, test, target, cfg) -> tuple[dict, list[Plot], lis
         "cv": multiclass_metrics(oof[target], oof_proba, classes, rule.weights),
         "test": multiclass_metrics(test[target], proba, classes, rule.weights),
     }
-    predicted = weighted_labels(proba, [str(c) for c in classes], rule.weights)
+    predicted = weighted_labels(proba, classes, rule.weights)
     actual = test[target].astype(str).tolist()
     plots = [Plot("confusion_matrix", "confusion_matrix", (actual, [str(p) for p in predicted]))]
     shown = ", ".join(f"{label} {w:.3g}" for label, w in rule.weights.items())

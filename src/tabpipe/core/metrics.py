@@ -47,12 +47,16 @@ def choose_threshold(y_true, scores, metric: str = "f1") -> float:
         fpr, tpr, cuts = fpr[1:], tpr[1:], cuts[1:]  # the first point is the +inf cut-off
         values = (tpr + 1 - fpr) / 2
     else:
-        from tabpipe.errors import PipelineError
-
-        raise PipelineError(
-            f"unknown evaluate.threshold_metric '{metric}'", fix="use one of: f1, balanced_accuracy"
-        )
+        raise _unknown_metric(metric)
     return float(cuts[int(np.argmax(values))])
+
+
+def _unknown_metric(metric: str) -> Exception:
+    from tabpipe.errors import PipelineError
+
+    return PipelineError(
+        f"unknown evaluate.threshold_metric '{metric}'", fix="use one of: f1, balanced_accuracy"
+    )
 
 
 def binary_metrics(y_true, scores, threshold: float) -> dict[str, float]:
@@ -76,7 +80,7 @@ def binary_metrics(y_true, scores, threshold: float) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in values.items()}
 
 
-def _label_score(metric: str, y_codes: np.ndarray, predicted: np.ndarray, n: int) -> float:
+def label_score(metric: str, y_codes: np.ndarray, predicted: np.ndarray, n: int) -> float:
     """Macro F1 (`f1`) or balanced accuracy of class codes, as scikit-learn computes them
     (macro F1 over the classes that occur in either; balanced accuracy over true classes),
     from one confusion matrix: the weight search calls it thousands of times."""
@@ -86,11 +90,7 @@ def _label_score(metric: str, y_codes: np.ndarray, predicted: np.ndarray, n: int
         present = actual > 0
         return float(np.mean(hits[present] / actual[present]))
     if metric != "f1":
-        from tabpipe.errors import PipelineError
-
-        raise PipelineError(
-            f"unknown evaluate.threshold_metric '{metric}'", fix="use one of: f1, balanced_accuracy"
-        )
+        raise _unknown_metric(metric)
     seen = (actual + said) > 0
     return float(np.mean(2 * hits[seen] / (actual[seen] + said[seen])))
 
@@ -100,7 +100,7 @@ def fit_class_weights(y_codes: np.ndarray, proba: np.ndarray, metric: str) -> np
     coordinate ascent over WEIGHT_GRID, deterministic (a change must strictly improve)."""
     n = proba.shape[1]
     weights = np.ones(n)
-    best = _label_score(metric, y_codes, proba.argmax(axis=1), n)
+    best = label_score(metric, y_codes, proba.argmax(axis=1), n)
     for _ in range(WEIGHT_PASSES):
         improved = False
         for k in range(n):
@@ -114,7 +114,7 @@ def fit_class_weights(y_codes: np.ndarray, proba: np.ndarray, metric: str) -> np
                 mine = proba[:, k] * value
                 # argmax's tie rule: the lower class index wins
                 wins = (mine > level) | ((mine == level) & (k < rival))
-                score = _label_score(metric, y_codes, np.where(wins, k, rival), n)
+                score = label_score(metric, y_codes, np.where(wins, k, rival), n)
                 if score > best + 1e-12:
                     best, improved = score, True
                     weights = weights.copy()
@@ -157,8 +157,8 @@ def choose_class_weights(y_true, proba, classes, folds, metric: str = "f1") -> C
         if held.all():
             continue
         weights = fit_class_weights(y_codes[~held], proba[~held], metric)
-        plain = _label_score(metric, y_codes[held], proba[held].argmax(axis=1), n)
-        tuned = _label_score(metric, y_codes[held], (proba[held] * weights).argmax(axis=1), n)
+        plain = label_score(metric, y_codes[held], proba[held].argmax(axis=1), n)
+        tuned = label_score(metric, y_codes[held], (proba[held] * weights).argmax(axis=1), n)
         gains.append(tuned - plain)
     kept = bool(gains) and float(np.mean(gains)) > 0
     weights = fit_class_weights(y_codes, proba, metric) if kept else np.ones(n)
@@ -167,6 +167,16 @@ def choose_class_weights(y_true, proba, classes, folds, metric: str = "f1") -> C
         [round(float(g), 6) for g in gains],
         kept,
     )
+
+
+def class_weights_of(test_metrics: dict) -> dict[str, float]:
+    """The class weights evaluate recorded (`per_class.<label>.decision_weight` of its metrics);
+    {} for a binary or regression run."""
+    return {
+        label: per["decision_weight"]
+        for label, per in (test_metrics.get("per_class") or {}).items()
+        if "decision_weight" in per
+    }
 
 
 def weighted_labels(proba, classes, weights: dict[str, float] | None = None) -> np.ndarray:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tabpipe import io
+from tabpipe.core.metrics import class_weights_of
 
 
 def _read_json(path: Path) -> Any:
@@ -215,11 +216,7 @@ def render(info: dict[str, Any]) -> str:
 
     threshold = test.get("threshold")
     criterion = info.get("evaluate", {}).get("threshold_metric", "f1")
-    weights = {
-        label: per["decision_weight"]
-        for label, per in (test.get("per_class") or {}).items()
-        if "decision_weight" in per
-    }
+    weights = class_weights_of(test)
     if weights:  # multiclass
         out += ["", "## Decision rule", ""]
         if all(w == 1.0 for w in weights.values()):

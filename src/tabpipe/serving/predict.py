@@ -25,7 +25,7 @@ from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from tabpipe import io
 from tabpipe.core.cleaning import normalize_column_names, without_number_junk
-from tabpipe.core.metrics import weighted_labels
+from tabpipe.core.metrics import class_weights_of, weighted_labels
 from tabpipe.errors import PipelineError
 
 CHUNK_ROWS = 50_000
@@ -314,16 +314,11 @@ def load_scorer(root: Path = Path(".")) -> Scorer:
     roles = io.read_json(root / io.COLUMNS)
     test = io.read_json(root / io.EVALUATE_METRICS).get("test", {})
     schema = build_schema(pipeline, roles, load_section("clean", path=root / io.PARAMS))
-    weights = {
-        label: per["decision_weight"]
-        for label, per in (test.get("per_class") or {}).items()
-        if "decision_weight" in per
-    }
     return Scorer(
         pipeline=pipeline,
         schema=schema,
         threshold=test.get("threshold"),
-        class_weights=weights or None,
+        class_weights=class_weights_of(test) or None,
     )
 
 

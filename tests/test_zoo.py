@@ -107,3 +107,32 @@ def test_every_model_option_survives_the_model_file(option, tmp_path):
     loaded = io.load_model(tmp_path / "model.skops")
     predict = "predict" if regressor else "predict_proba"
     np.testing.assert_array_equal(getattr(loaded, predict)(X), getattr(model, predict)(X))
+
+
+def test_catboost_settings_it_was_not_given_can_be_searched_and_checked():
+    """CatBoost's get_params() lists only the settings it was given; the search space and the
+    key check read its signature, so an unset setting (border_count) can be tuned and a typo
+    is still named."""
+    from tabpipe.core.catboost_models import CatBoostRegressor
+    from tabpipe.core.models import parameter_names
+
+    names = parameter_names(CatBoostRegressor(depth=4))
+    assert {"depth", "border_count", "l2_leaf_reg", "iterations"} <= names
+    assert "C" not in names and "kwargs" not in names
+    cfg = {"_target_": "tabpipe.core.catboost_models.CatBoostRegressor", "dept": 4}
+    with pytest.raises(PipelineError, match=r"unknown key model\.dept"):
+        instantiate_checked("model", cfg)
+
+
+def test_catboost_fits_the_same_model_bytes_twice(tmp_path):
+    from tabpipe import io
+    from tabpipe.core.catboost_models import CatBoostRegressor
+
+    X, y, _, _ = data(300)
+    files = []
+    for name in ("a", "b"):
+        model = CatBoostRegressor(iterations=20, thread_count=1, random_seed=1, verbose=0)
+        io.save_model(model.set_params(allow_writing_files=False).fit(X, y), tmp_path / name)
+        files.append((tmp_path / name).read_bytes())
+    assert files[0] == files[1]
+    assert not (tmp_path / "catboost_info").exists() and not Path("catboost_info").exists()

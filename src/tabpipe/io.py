@@ -66,6 +66,7 @@ LIBRARIES = (
     "scikit-learn",
     "imbalanced-learn",
     "lightgbm",
+    "catboost",
     "optuna",
 )
 
@@ -265,6 +266,8 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "lightgbm.sklearn.LGBMRegressor",
     "tabpipe.core.zoo.LinearBoostClassifier",
     "tabpipe.core.zoo.LinearBoostRegressor",
+    # CatBoost (model=catboost_regressor): its state is CatBoost's own binary model (bytes)
+    "tabpipe.core.catboost_models.CatBoostRegressor",
     # an ensemble (VotingClassifier / VotingRegressor) keeps its fitted members by name in a
     # Bunch, a dict with attribute access
     "sklearn.utils._bunch.Bunch",

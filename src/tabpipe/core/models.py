@@ -28,7 +28,9 @@ REGRESSION_COUNTERPART = {
 }
 # settings that mean something else (or nothing) for a regressor
 _CLASSIFIER_ONLY = {"class_weight", "criterion", "loss", "scoring", "multi_class"}
-REGRESSOR_OPTIONS = "ridge, random_forest_regressor, hist_gradient_boosting_regressor"
+REGRESSOR_OPTIONS = (
+    "ridge, random_forest_regressor, hist_gradient_boosting_regressor, catboost_regressor"
+)
 
 
 def _is_regressor(estimator) -> bool:
@@ -36,6 +38,16 @@ def _is_regressor(estimator) -> bool:
         hasattr(estimator, "__sklearn_tags__")
         and getattr(estimator.__sklearn_tags__(), "estimator_type", None) == "regressor"
     )
+
+
+def parameter_names(estimator) -> set[str]:
+    """The settings an estimator takes. `get_params()` alone is not enough: CatBoost's lists
+    only the settings that were given."""
+    import inspect
+
+    signature = inspect.signature(type(estimator)).parameters
+    named = {n for n, p in signature.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    return named | set(estimator.get_params(deep=False))
 
 
 def for_task(estimator, task: str) -> tuple[object, str | None]:
@@ -61,7 +73,7 @@ def for_task(estimator, task: str) -> tuple[object, str | None]:
         )
     module, _, class_name = counterpart.rpartition(".")
     cls = getattr(importlib.import_module(module), class_name)
-    accepted = set(cls().get_params())
+    accepted = parameter_names(cls())
     defaults = type(estimator)().get_params(deep=False)
     # the settings the config changed from the class defaults; a default (e.g. solver) may
     # not exist or mean something else in the regressor

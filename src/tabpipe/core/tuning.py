@@ -113,7 +113,7 @@ def applicable_space(
             f"params.yaml: model.{SEARCH_KEY}: none of {', '.join(skipped)} applies to "
             f"{estimator}, the regressor that stands in for this classifier on a regression task",
             fix="tune a regression model of the zoo, e.g. -S model=ridge, "
-            "hist_gradient_boosting_regressor or random_forest_regressor",
+            "hist_gradient_boosting_regressor or catboost_regressor",
         )
     return kept, skipped
 

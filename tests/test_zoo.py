@@ -114,9 +114,9 @@ def test_catboost_settings_it_was_not_given_can_be_searched_and_checked():
     key check read its signature, so an unset setting (border_count) can be tuned and a typo
     is still named."""
     from tabpipe.core.catboost_models import CatBoostRegressor
-    from tabpipe.core.models import parameter_names
+    from tabpipe.core.models import estimator_settings
 
-    names = parameter_names(CatBoostRegressor(depth=4))
+    names = estimator_settings(CatBoostRegressor(depth=4))
     assert {"depth", "border_count", "l2_leaf_reg", "iterations"} <= names
     assert "C" not in names and "kwargs" not in names
     cfg = {"_target_": "tabpipe.core.catboost_models.CatBoostRegressor", "dept": 4}
@@ -131,8 +131,10 @@ def test_catboost_fits_the_same_model_bytes_twice(tmp_path):
     X, y, _, _ = data(300)
     files = []
     for name in ("a", "b"):
-        model = CatBoostRegressor(iterations=20, thread_count=1, random_seed=1, verbose=0)
-        io.save_model(model.set_params(allow_writing_files=False).fit(X, y), tmp_path / name)
+        model = CatBoostRegressor(
+            iterations=20, thread_count=1, random_seed=1, verbose=0, allow_writing_files=False
+        )
+        io.save_model(model.fit(X, y), tmp_path / name)
         files.append((tmp_path / name).read_bytes())
     assert files[0] == files[1]
     assert not (tmp_path / "catboost_info").exists() and not Path("catboost_info").exists()

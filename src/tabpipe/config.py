@@ -417,6 +417,15 @@ def load_target_section(section: str, path: Path = PARAMS, params: dict | None =
     return dict(params[section])
 
 
+def parameter_names(cls) -> set[str]:
+    """The settings a class takes, read from its signature (CatBoost's `get_params()` lists
+    only the settings it was given, so it cannot say this)."""
+    import inspect
+
+    kinds = (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+    return {n for n, p in inspect.signature(cls).parameters.items() if p.kind not in kinds}
+
+
 def instantiate_checked(section: str, cfg: dict, **extra: Any) -> Any:
     """Build the object a `_target_` section names, with each key checked first.
 
@@ -440,10 +449,11 @@ def instantiate_checked(section: str, cfg: dict, **extra: Any) -> Any:
             f"params.yaml: {section}._target_ '{target}' cannot be imported",
             fix=f"name an importable class, e.g. one of the files in conf/{section}/",
         ) from None
-    signature = inspect.signature(cls).parameters
-    accepted = set(signature) - {"kwargs"}
+    accepted = parameter_names(cls)
     # a class taking **kwargs (LightGBM passes them to its C++ core) accepts any key
-    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values())
+    open_ended = any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(cls).parameters.values()
+    )
     for key in cfg:
         if key != "_target_" and key not in accepted and not open_ended:
             raise PipelineError(

@@ -2,11 +2,12 @@
 
 CatBoost (gradient-boosted oblivious trees) is in model=auto's regression search because it
 is the strongest default of the tree families on most regression tables we measured
-(docs/models.md, "Families"). Its fitted model carries two values that change on every fit,
-the training's finish time and a random model id (metadata `train_finish_time` and
-`model_guid`): two runs of the same config would save different model files and DVC would
-see a new model. `fit` drops both; nothing reads them. A module of its own because importing
-CatBoost takes about a second, which only a run that uses it should pay.
+(docs/models.md, "Why CatBoost for regression"). Its fitted model carries two values that
+change on every fit, the training's finish time and a random model id (metadata
+`train_finish_time` and `model_guid`): two runs of the same config would save different
+model files and DVC would see a new model. `fit` drops both; nothing reads them. A module of
+its own because importing CatBoost takes about a second, which only a run that uses it (or
+the check stage, which builds every candidate) should pay.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ class CatBoostRegressor(_CatBoostRegressor):
     def fit(self, X, y=None, **kwargs):
         super().fit(X, y, **kwargs)
         metadata = self.get_metadata()
-        for key in VOLATILE_METADATA:
-            if key in dict(metadata):
-                del metadata[key]
+        for key in set(VOLATILE_METADATA) & set(dict(metadata)):
+            del metadata[key]
         return self

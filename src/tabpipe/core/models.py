@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from tabpipe.config import parameter_names
 from tabpipe.errors import PipelineError
 
 # classifier -> the regressor of the same family
@@ -40,14 +41,10 @@ def _is_regressor(estimator) -> bool:
     )
 
 
-def parameter_names(estimator) -> set[str]:
-    """The settings an estimator takes. `get_params()` alone is not enough: CatBoost's lists
-    only the settings that were given."""
-    import inspect
-
-    signature = inspect.signature(type(estimator)).parameters
-    named = {n for n, p in signature.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
-    return named | set(estimator.get_params(deep=False))
+def estimator_settings(estimator) -> set[str]:
+    """The settings an estimator takes: its class's, and any extra it was given (LightGBM
+    keeps keyword settings it passes to its core)."""
+    return parameter_names(type(estimator)) | set(estimator.get_params(deep=False))
 
 
 def for_task(estimator, task: str) -> tuple[object, str | None]:
@@ -73,7 +70,7 @@ def for_task(estimator, task: str) -> tuple[object, str | None]:
         )
     module, _, class_name = counterpart.rpartition(".")
     cls = getattr(importlib.import_module(module), class_name)
-    accepted = parameter_names(cls())
+    accepted = estimator_settings(cls())
     defaults = type(estimator)().get_params(deep=False)
     # the settings the config changed from the class defaults; a default (e.g. solver) may
     # not exist or mean something else in the regressor

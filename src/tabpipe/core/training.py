@@ -43,7 +43,7 @@ from tabpipe.core.cv import (
 )
 from tabpipe.core.ensemble import EnsembleChoice, greedy_selection, voting_estimator
 from tabpipe.core.features import build_transformer
-from tabpipe.core.models import for_task, parameter_names
+from tabpipe.core.models import estimator_settings, for_task
 from tabpipe.core.scale import (
     cv_sample_size,
     large_data_model,
@@ -197,7 +197,7 @@ def select_model(
     configured = with_class_weight(estimator, class_weight, task)  # fails before any fold
     if note:  # a classifier's config on a regression task: its regressor stands in
         echo(f"select: {note}")
-    accepted = parameter_names(configured)
+    accepted = estimator_settings(configured)
     space, skipped = applicable_space(space, accepted, type(configured).__name__, bool(note))
     if skipped:
         echo(f"select: not searched for the regressor: {', '.join(skipped)}")
